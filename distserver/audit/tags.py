@@ -1,0 +1,35 @@
+"""Audit tags, in source:subject:action form."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventTag(StrEnum):
+    LINK_ISSUED = "download:link:issued"
+    LINK_REFUSED = "download:link:refused"
+    LINK_USED = "download:link:used"
+    FILE_SERVED = "download:file:served"
+
+    MODEL_CREATED = "catalog:model:created"
+    REVISION_PUBLISHED = "catalog:revision:published"
+
+    USER_CREATED = "account:user:created"
+    TOKEN_CREATED = "account:token:created"
+    TOKEN_REVOKED = "account:token:revoked"
+    LOGIN_SUCCEEDED = "account:login:succeeded"
+    LOGIN_FAILED = "account:login:failed"
+    LOGOUT = "account:logout:succeeded"
+    ROLE_CHANGED = "account:role:changed"
+    USER_SUSPENDED = "account:user:suspended"
+
+    GRANT_ADDED = "access:grant:added"
+    GRANT_REVOKED = "access:grant:revoked"
+    AGREEMENT_ACCEPTED = "access:agreement:accepted"
+
+    STAGE_PROMOTED = "release:stage:promoted"
+    STAGE_DEMOTED = "release:stage:demoted"
+    STAGE_HALTED = "release:stage:halted"
+    STAGE_RESUMED = "release:stage:resumed"
+    EVALUATION_RECORDED = "release:evaluation:recorded"
+    SIGNOFF_RECORDED = "release:signoff:recorded"

@@ -1,0 +1,127 @@
+"""Settings: config/default.toml, then config/<ENV>.toml, then the file named by
+DISTSERVER_CONFIG, then DISTSERVER_* environment variables, then explicit overrides.
+
+Every problem stops start-up with a sentence that says what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from distserver.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("production", "development", "testing")
+STORAGE_BACKENDS = ("local", "s3")
+WEAK_SECRETS = {"", "dev", "changeme", "secret", "development", "you-will-never-guess"}
+MIN_SECRET_LENGTH = 32
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    # Same rule as Flask's from_prefixed_env: values that parse as JSON are typed.
+    settings: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith("DISTSERVER_") or key in ("DISTSERVER_CONFIG",):
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        settings[key.removeprefix("DISTSERVER_")] = value
+    return settings
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> dict[str, Any]:
+    environ = dict(os.environ if environ is None else environ)
+    config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR", PROJECT_DIR / "config"))
+    settings = _read_toml(config_dir / "default.toml")
+    from_env = _from_env(environ)
+    overrides = dict(overrides or {})
+    env = str(overrides.get("ENV") or from_env.get("ENV") or settings.get("ENV", "production"))
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"DISTSERVER_ENV={env!r}: use one of {', '.join(ENVIRONMENTS)}")
+    env_file = config_dir / f"{env}.toml"
+    if env_file.exists():
+        settings.update(_read_toml(env_file))
+    if environ.get("DISTSERVER_CONFIG"):
+        settings.update(_read_toml(Path(environ["DISTSERVER_CONFIG"])))
+    settings.update(from_env)
+    settings.update(overrides)
+    settings["ENV"] = env
+    return _finish(settings)
+
+
+def _finish(settings: dict[str, Any]) -> dict[str, Any]:
+    instance = Path(str(settings.get("INSTANCE_DIR") or "./instance")).resolve()
+    settings["INSTANCE_DIR"] = str(instance)
+    tiers_dir = Path(str(settings.get("TIERS_DIR") or "./tiers"))
+    if not tiers_dir.is_absolute() and not tiers_dir.exists():
+        tiers_dir = PROJECT_DIR / tiers_dir
+    settings["TIERS_DIR"] = str(tiers_dir.resolve())
+
+    storage = str(settings.get("STORAGE", "local"))
+    if storage not in STORAGE_BACKENDS:
+        raise ConfigError(
+            f"DISTSERVER_STORAGE={storage!r} is not a storage backend: use 'local' or 's3'"
+        )
+    if storage == "s3" and not settings.get("S3_BUCKET"):
+        raise ConfigError("DISTSERVER_STORAGE=s3 needs DISTSERVER_S3_BUCKET")
+
+    url = str(settings.get("DATABASE_URL") or "")
+    if not url:
+        url = f"sqlite:///{instance / 'distserver.sqlite3'}"
+    settings["DATABASE_URL"] = url
+    settings["SQLALCHEMY_DATABASE_URI"] = url
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_options["connect_args"] = {"timeout": 30}
+    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
+
+    settings["SECRET_KEY"] = _secret_key(settings, instance)
+    settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    settings.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    settings.setdefault("SESSION_COOKIE_SECURE", settings["ENV"] == "production")
+    settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
+    settings["RATELIMIT_STORAGE_URI"] = str(settings.get("REDIS_URL") or "memory://")
+    settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    return settings
+
+
+def _secret_key(settings: dict[str, Any], instance: Path) -> str:
+    key = str(settings.get("SECRET_KEY") or "")
+    if settings["ENV"] == "production":
+        if key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "DISTSERVER_SECRET_KEY is missing, a default, or shorter than "
+                f"{MIN_SECRET_LENGTH} characters: set a random one (python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return key
+    if key:
+        return key
+    # Development and tests: one generated key per instance, kept across restarts.
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

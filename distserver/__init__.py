@@ -1,0 +1,57 @@
+"""distserver: a staged-access model distribution server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from distserver.config import load_settings
+from distserver.extensions import csrf, db, limiter, login_manager, migrate
+from distserver.runtime import Runtime
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build an app from settings (see distserver.config); several may live in one process."""
+    import distserver.models  # noqa: F401  (every table, for Alembic)
+    from distserver.access.tiers import load_tiers
+    from distserver.releases.plans import load_plans
+    from distserver.storage import build_storage
+
+    settings = load_settings(overrides)
+    app = Flask(__name__, instance_path=settings["INSTANCE_DIR"], instance_relative_config=False)
+    app.config.update(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    tiers_dir = Path(settings["TIERS_DIR"])
+    tiers = load_tiers(tiers_dir)
+    plans = load_plans(tiers_dir, tiers)
+    storage = build_storage(settings)
+    app.extensions["distserver"] = Runtime(settings, tiers, plans, storage)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from distserver import ops
+    from distserver.accounts.sessions import init_sessions
+    from distserver.api import api_v1
+    from distserver.api.errors import register_error_handlers
+    from distserver.downloads.views import downloads
+
+    init_sessions(app)
+    csrf.exempt(api_v1)
+    app.register_blueprint(api_v1)
+    app.register_blueprint(downloads)
+    app.register_blueprint(ops.bp)
+    register_error_handlers(app)

@@ -1,0 +1,3 @@
+from distserver.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""The one policy function that decides every download, whichever door the request
+came through. It is pure: it reads the facts it is given and touches nothing else
+(no Flask, no database, no clock of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from distserver.access.tiers import Tier
+
+# Staff who may download at any stage (to evaluate the model before release).
+DOWNLOAD_STAFF_ROLES = frozenset({"admin", "safety"})
+STAFF_TIER = "staff"
+STAFF_LINK_TTL = 300
+
+REASONS = (
+    "not_found",
+    "login_required",
+    "stage_closed",
+    "no_grant",
+    "grant_expired",
+    "agreement_required",
+    "quota_exceeded",
+    "halted",
+    "suspended",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: anonymous (by address), or a user by session or token."""
+
+    address: str
+    user_id: int | None = None
+    email: str | None = None
+    roles: frozenset[str] = frozenset()
+    suspended: bool = False
+    token_id: int | None = None
+    user_agent: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def staff(self) -> bool:
+        return bool(self.roles)
+
+    @property
+    def quota_subject(self) -> str:
+        return f"addr:{self.address}" if self.anonymous else f"user:{self.user_id}"
+
+    @property
+    def label(self) -> str:
+        return self.email or "anonymous"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    ref: str
+    stage: str
+    admitted_tiers: tuple[str, ...]
+    halted: bool = False
+
+
+@dataclass(frozen=True)
+class GrantFacts:
+    tier: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccessFacts:
+    """What the principal holds, gathered by the caller for this one decision."""
+
+    grants: tuple[GrantFacts, ...] = ()
+    # Agreement sha256s the principal has accepted.
+    accepted: frozenset[str] = frozenset()
+    # Links already issued today, per tier.
+    used_today: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None = None
+    message: str = ""
+    tier: str | None = None
+    link_ttl: int = 0
+    # For not_found: which part is missing ("model", "revision" or "file").
+    missing: str | None = None
+    quota: int | None = None
+
+    @classmethod
+    def deny(cls, reason: str, message: str, **kw: object) -> Decision:
+        assert reason in REASONS
+        return cls(False, reason, message, **kw)  # type: ignore[arg-type]
+
+
+def may_see(principal: Principal, model: ModelFacts | None) -> bool:
+    """A model whose stage admits no tier is visible to staff only."""
+    return model is not None and (bool(model.admitted_tiers) or principal.staff)
+
+
+def decide(
+    principal: Principal,
+    model: ModelFacts | None,
+    revision: str | None,
+    path: str | None,
+    now: datetime,
+    *,
+    tiers: Mapping[str, Tier],
+    facts: AccessFacts,
+    file_exists: bool = True,
+) -> Decision:
+    """May `principal` download `path` of `revision` of `model` at `now`?
+
+    `model` is None when no such model exists; `revision` is None when the asked-for
+    revision does not exist; `file_exists` says whether the path is in the revision.
+    A model the principal may not see is answered exactly as one that does not exist.
+    Allowed decisions carry the tier and link lifetime; refusals a reason code from
+    REASONS and a sentence for people.
+    """
+    if not may_see(principal, model):
+        return Decision.deny("not_found", "No such model.", missing="model")
+    assert model is not None
+    if revision is None:
+        return Decision.deny("not_found", f"{model.ref} has no such revision.", missing="revision")
+    if path is None or not file_exists:
+        return Decision.deny("not_found", f"{model.ref} has no file {path!r}.", missing="file")
+    if principal.suspended:
+        return Decision.deny("suspended", "Your account is suspended.")
+    if model.halted:
+        return Decision.deny("halted", f"Distribution of {model.ref} is halted.")
+    if principal.roles & DOWNLOAD_STAFF_ROLES:
+        return Decision(True, tier=STAFF_TIER, link_ttl=STAFF_LINK_TTL)
+
+    admitted = sorted(
+        (tiers[t] for t in model.admitted_tiers if t in tiers), key=lambda t: -t.priority
+    )
+    refusals: list[Decision] = []
+    for tier in admitted:
+        outcome = _qualify(principal, tier, model, now, facts)
+        if outcome is None:
+            return _within_quota(tier, facts, model)
+        refusals.append(outcome)
+    if not admitted:
+        return Decision.deny("stage_closed", f"{model.ref} is not open to any tier yet.")
+    held = {g.tier for g in facts.grants if g.expires_at is None or g.expires_at > now}
+    if held and not held & set(model.admitted_tiers):
+        names = ", ".join(sorted(held))
+        return Decision.deny(
+            "stage_closed",
+            f"{model.ref} is at stage {model.stage}, which does not admit your tier ({names}) yet.",
+        )
+    # The most helpful refusal: the one closest to access.
+    order = ("agreement_required", "grant_expired", "login_required", "no_grant")
+    return min(refusals, key=lambda d: order.index(d.reason or "no_grant"))
+
+
+def _qualify(
+    principal: Principal, tier: Tier, model: ModelFacts, now: datetime, facts: AccessFacts
+) -> Decision | None:
+    """None if the principal stands in `tier`; otherwise why not."""
+    if principal.anonymous and tier.login_required:
+        return Decision.deny("login_required", f"Sign in to download {model.ref}.")
+    if tier.qualification != "open":
+        grants = [g for g in facts.grants if g.tier == tier.name]
+        if not any(g.expires_at is None or g.expires_at > now for g in grants):
+            if grants:
+                return Decision.deny(
+                    "grant_expired", f"Your {tier.name} grant for {model.ref} has expired."
+                )
+            return Decision.deny(
+                "no_grant", f"You need an approved {tier.name} grant for {model.ref}."
+            )
+    if tier.agreement is not None and tier.agreement.sha256 not in facts.accepted:
+        return Decision.deny(
+            "agreement_required",
+            f"Accept the {tier.agreement.name} agreement (version {tier.agreement.version}) "
+            f"to download {model.ref}.",
+        )
+    return None
+
+
+def _within_quota(tier: Tier, facts: AccessFacts, model: ModelFacts) -> Decision:
+    used = facts.used_today.get(tier.name, 0)
+    if tier.daily_quota is not None and used >= tier.daily_quota:
+        return Decision.deny(
+            "quota_exceeded",
+            f"You have used today's {tier.daily_quota} downloads in the {tier.name} tier.",
+            tier=tier.name,
+            quota=tier.daily_quota,
+        )
+    return Decision(True, tier=tier.name, link_ttl=tier.link_ttl, quota=tier.daily_quota)

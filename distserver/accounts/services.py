@@ -1,0 +1,163 @@
+"""Accounts: users, roles and API tokens. Each function owns its transaction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import Principal
+from distserver.accounts import tokens
+from distserver.accounts.models import STAFF_ROLES, ApiToken, User, UserRole
+from distserver.accounts.passwords import hash_password
+from distserver.audit.service import record
+from distserver.audit.tags import EventTag
+from distserver.db import utcnow
+from distserver.errors import BadRequest, Conflict, NotFound, Unauthorized
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
+SCOPES = frozenset({"read", "manage"})
+MAX_TOKEN_DAYS = 366
+# Writing last_used_at on every request would make each download two writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    raw: str
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise BadRequest(f"{email!r} is not an e-mail address.", code="invalid_email")
+    return email
+
+
+def get_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise NotFound(f"No user with e-mail {email}.", code="user_not_found")
+    return user
+
+
+def principal_for(
+    user: User | None, address: str, user_agent: str | None = None, token_id: int | None = None
+) -> Principal:
+    if user is None:
+        return Principal(address=address, user_agent=user_agent)
+    return Principal(
+        address=address,
+        user_id=user.id,
+        email=user.email,
+        roles=user.role_names,
+        suspended=user.suspended_at is not None,
+        token_id=token_id,
+        user_agent=user_agent,
+    )
+
+
+def create_user(
+    session: Session,
+    email: str,
+    *,
+    roles: tuple[str, ...] = (),
+    password: str | None = None,
+    display_name: str = "",
+    actor: Principal | None = None,
+) -> User:
+    email = normalise_email(email)
+    unknown = set(roles) - set(STAFF_ROLES)
+    if unknown:
+        raise BadRequest(
+            f"Unknown role {sorted(unknown)[0]!r}; roles are {', '.join(STAFF_ROLES)}."
+        )
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with e-mail {email} already exists.", code="user_exists")
+    if password is not None and len(password) < 10:
+        raise BadRequest("Passwords need at least 10 characters.", code="weak_password")
+    user = User(
+        email=email,
+        display_name=display_name or email.split("@")[0],
+        password_hash=hash_password(password) if password else None,
+        roles=[UserRole(role=r) for r in sorted(set(roles))],
+    )
+    session.add(user)
+    session.flush()
+    record(session, EventTag.USER_CREATED, actor, data={"email": email, "roles": sorted(roles)})
+    session.commit()
+    return user
+
+
+def create_token(
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    expires_days: int | None = 90,
+    scopes: tuple[str, ...] = ("read",),
+    actor: Principal | None = None,
+) -> NewToken:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise BadRequest("A token needs a name of 1 to 100 characters.", code="invalid_name")
+    if set(scopes) - SCOPES:
+        raise BadRequest(f"Scopes are {', '.join(sorted(SCOPES))}.", code="invalid_scope")
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise BadRequest(
+            f"Token lifetime must be 1 to {MAX_TOKEN_DAYS} days.", code="invalid_expiry"
+        )
+    exists = select(ApiToken.id).where(ApiToken.user_id == user.id, ApiToken.name == name)
+    if session.scalar(exists) is not None:
+        raise Conflict(f"You already have a token named {name!r}.", code="token_exists")
+    raw = tokens.generate()
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        display_prefix=tokens.display_prefix(raw),
+        token_hash=tokens.token_hash(raw),
+        scopes=" ".join(sorted(set(scopes))),
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+    )
+    session.add(token)
+    session.flush()
+    record(
+        session,
+        EventTag.TOKEN_CREATED,
+        actor or principal_for(user, "local"),
+        data={"token_id": token.id, "name": name, "prefix": token.display_prefix},
+    )
+    session.commit()
+    return NewToken(token, raw)
+
+
+def revoke_token(session: Session, user: User, token_id: int, actor: Principal) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFound("No such token.", code="token_not_found")
+    token.revoked_at = utcnow()
+    record(session, EventTag.TOKEN_REVOKED, actor, data={"token_id": token.id})
+    session.commit()
+
+
+def authenticate_token(session: Session, raw: str, now: datetime | None = None) -> ApiToken:
+    """The live token for `raw`, or Unauthorized saying why. Malformed tokens are
+    refused before any query."""
+    if not tokens.well_formed(raw):
+        raise Unauthorized(
+            "The token is malformed: check that it was copied whole.", code="invalid_token"
+        )
+    now = now or utcnow()
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == tokens.token_hash(raw)))
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("The token is not valid or was revoked.", code="invalid_token")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthorized("The token has expired: create a new one.", code="token_expired")
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.commit()
+    return token

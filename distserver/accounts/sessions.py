@@ -1,0 +1,55 @@
+"""Who is asking: the Bearer token, the signed-in session, or an anonymous address."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import Principal
+from distserver.accounts.models import User
+from distserver.accounts.services import authenticate_token, principal_for
+from distserver.errors import Forbidden, Unauthorized
+from distserver.extensions import db, login_manager
+
+
+def init_sessions(app: Flask) -> None:
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(alternative_id: str) -> User | None:
+        user_id, _, version = alternative_id.partition(":")
+        if not user_id.isdigit() or not version.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or user.session_version != int(version) or user.suspended_at is not None:
+            return None
+        return user
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def current_principal(session: Session | None = None, *, scope: str = "read") -> Principal:
+    """The principal of this request, computed once. A bad Bearer token is refused
+    outright rather than treated as anonymous."""
+    if "principal" in g:
+        return g.principal
+    session = session or db.session
+    ua = request.headers.get("User-Agent")
+    header = request.headers.get("Authorization", "")
+    if header:
+        kind, _, raw = header.partition(" ")
+        if kind.lower() != "bearer" or not raw.strip():
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
+        token = authenticate_token(session, raw.strip())
+        if scope not in token.scopes.split():
+            raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
+        principal = principal_for(token.user, client_address(), ua, token.id)
+    elif current_user.is_authenticated:
+        principal = principal_for(current_user, client_address(), ua)
+    else:
+        principal = principal_for(None, client_address(), ua)
+    g.principal = principal
+    return principal

@@ -1,0 +1,70 @@
+"""GET /api/v1/models and /api/v1/models/<ns>/<name>."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+from distserver.access.policy import may_see
+from distserver.accounts.sessions import current_principal
+from distserver.api import api_v1
+from distserver.catalog.services import list_models, main_revision
+from distserver.downloads.services import locate, model_access
+from distserver.errors import NotFound
+from distserver.extensions import db
+from distserver.releases.services import model_facts
+from distserver.runtime import current_runtime
+
+
+@api_v1.get("/models")
+def models_index() -> Response:
+    rt = current_runtime()
+    principal = current_principal()
+    out: list[dict[str, Any]] = []
+    for model in list_models(db.session):
+        facts = model_facts(db.session, model, rt.plans)
+        if may_see(principal, facts):
+            out.append(
+                {
+                    "id": model.ref,
+                    "title": model.title,
+                    "stage": facts.stage,
+                    "tiers": list(facts.admitted_tiers),
+                    "halted": facts.halted,
+                }
+            )
+    return jsonify({"models": out})
+
+
+@api_v1.get("/models/<namespace>/<name>")
+def model_detail(namespace: str, name: str) -> Response:
+    rt = current_runtime()
+    principal = current_principal()
+    target = locate(db.session, namespace, name, "main", None)
+    facts = model_facts(db.session, target.model, rt.plans) if target.model else None
+    if target.model is None or not may_see(principal, facts):
+        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
+    assert facts is not None
+    revision = main_revision(db.session, target.model)
+    decision = model_access(db.session, rt, principal, target.model)
+    return jsonify(
+        {
+            "id": target.model.ref,
+            "title": target.model.title,
+            "stage": facts.stage,
+            "tiers": list(facts.admitted_tiers),
+            "halted": facts.halted,
+            "revision": revision.commit if revision else None,
+            "files": [
+                {"path": f.path, "size": f.size, "sha256": f.sha256}
+                for f in (revision.files if revision else [])
+            ],
+            "access": {
+                "allowed": decision.allowed,
+                "tier": decision.tier,
+                "reason": decision.reason,
+                "message": decision.message,
+            },
+        }
+    )

@@ -1,0 +1,57 @@
+"""Recording audit events. `record` adds the row to the caller's transaction, so an
+event commits together with the change it describes, or not at all."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import Principal
+from distserver.audit.models import AuditEvent
+from distserver.audit.tags import EventTag
+from distserver.db import utcnow
+
+SYSTEM = Principal(address="local", email="system")
+
+# Keys that must never reach the log, whatever a caller passes in `data`.
+SECRET_KEYS = frozenset({"password", "token", "secret", "totp", "code", "signature", "url"})
+
+
+def record(
+    session: Session,
+    tag: EventTag,
+    actor: Principal | None,
+    *,
+    when: datetime | None = None,
+    model: str | None = None,
+    revision: str | None = None,
+    path: str | None = None,
+    sha256: str | None = None,
+    tier: str | None = None,
+    reason: str | None = None,
+    link_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    actor = actor or SYSTEM
+    clean = {k: v for k, v in (data or {}).items() if k.lower() not in SECRET_KEYS}
+    event = AuditEvent(
+        occurred_at=when or utcnow(),
+        tag=str(tag),
+        actor_id=actor.user_id,
+        actor=actor.label if actor.user_id else (actor.email or "anonymous"),
+        address=actor.address,
+        user_agent=(actor.user_agent or None) and actor.user_agent[:255],
+        model=model,
+        revision=revision,
+        path=path,
+        sha256=sha256,
+        tier=tier,
+        reason=reason,
+        link_id=link_id,
+        data=json.dumps(clean, sort_keys=True, separators=(",", ":"), default=str),
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,75 @@
+"""`distserver models ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from distserver.catalog.names import split_ref
+from distserver.catalog.publish import PublishProgress, publish
+from distserver.catalog.services import create_model
+from distserver.cli_support import actor, as_option, instance_path, model_arg, runtime
+from distserver.errors import BadRequest
+from distserver.extensions import db
+
+
+@click.group()
+def models() -> None:
+    """Register and publish models."""
+
+
+@models.command("create")
+@click.argument("model_ref", metavar="NS/NAME")
+@click.option("--plan", default="default", show_default=True)
+@click.option("--title", default="")
+@as_option
+@with_appcontext
+def models_create(model_ref: str, plan: str, title: str, as_email: str | None) -> None:
+    """Register a model at its plan's first stage."""
+    plans = runtime().plans
+    if plan not in plans:
+        raise BadRequest(f"No plan {plan!r}; plans are {', '.join(sorted(plans))}.")
+    namespace, name = split_ref(model_ref)
+    model = create_model(
+        db.session, namespace, name, plan=plans[plan], title=title, actor=actor(as_email)
+    )
+    click.echo(f"created {model.ref} at stage {plans[plan].stages[0].name}")
+
+
+@models.command("publish")
+@click.argument("model_ref", metavar="NS/NAME")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--message", default="")
+@click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True)
+@as_option
+@with_appcontext
+def models_publish(
+    model_ref: str, directory: Path, message: str, workers: int, as_email: str | None
+) -> None:
+    """Upload DIRECTORY as a new revision; prints its commit id."""
+    model = model_arg(model_ref)
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(
+        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+    ) as bar:
+        task = bar.add_task(f"publishing {model.ref}", total=None)
+        hooks = PublishProgress(
+            on_start=lambda files, total: bar.update(task, total=total),
+            on_bytes=lambda n: bar.advance(task, n),
+        )
+        revision = publish(
+            db.session,
+            runtime().storage,
+            model,
+            directory,
+            actor=actor(as_email),
+            journal_path=instance_path("publish-journal.json"),
+            message=message,
+            progress=hooks,
+            workers=workers,
+        )
+    click.echo(revision.commit)

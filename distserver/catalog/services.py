@@ -1,0 +1,76 @@
+"""The catalog: registering models and finding models, revisions and files."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import Principal
+from distserver.audit.service import record
+from distserver.audit.tags import EventTag
+from distserver.catalog.models import File, Model, Revision
+from distserver.catalog.names import COMMIT_RE, check_names
+from distserver.errors import BadRequest, Conflict, NotFound
+from distserver.releases.plans import Plan
+from distserver.releases.services import start_release
+
+
+def find_model(session: Session, namespace: str, name: str) -> Model | None:
+    return session.scalar(select(Model).where(Model.namespace == namespace, Model.name == name))
+
+
+def create_model(
+    session: Session,
+    namespace: str,
+    name: str,
+    *,
+    plan: Plan,
+    title: str = "",
+    card: str = "",
+    actor: Principal | None = None,
+) -> Model:
+    check_names(namespace, name)
+    if len(title) > 200:
+        raise BadRequest("A title is at most 200 characters.", code="invalid_title")
+    if find_model(session, namespace, name) is not None:
+        raise Conflict(f"{namespace}/{name} already exists.", code="model_exists")
+    model = Model(namespace=namespace, name=name, title=title or name, card=card, plan=plan.name)
+    session.add(model)
+    session.flush()
+    start_release(session, model, plan, actor)
+    record(session, EventTag.MODEL_CREATED, actor, model=model.ref, data={"plan": plan.name})
+    session.commit()
+    return model
+
+
+def main_revision(session: Session, model: Model) -> Revision | None:
+    """`main` is the newest published revision."""
+    return session.scalar(
+        select(Revision).where(Revision.model_id == model.id).order_by(Revision.id.desc()).limit(1)
+    )
+
+
+def resolve_revision(session: Session, model: Model, rev: str | None) -> Revision | None:
+    """By `main` (or nothing), or by full 40-hex commit id. None if there is no such one."""
+    if rev in (None, "", "main"):
+        return main_revision(session, model)
+    if not COMMIT_RE.match(rev):
+        return None
+    return session.scalar(
+        select(Revision).where(Revision.model_id == model.id, Revision.commit == rev)
+    )
+
+
+def find_file(revision: Revision, path: str) -> File | None:
+    return next((f for f in revision.files if f.path == path), None)
+
+
+def list_models(session: Session) -> list[Model]:
+    return list(session.scalars(select(Model).order_by(Model.namespace, Model.name)))
+
+
+def require_model(session: Session, namespace: str, name: str) -> Model:
+    model = find_model(session, namespace, name)
+    if model is None:
+        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
+    return model

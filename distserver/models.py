@@ -1,0 +1,25 @@
+"""Imports every domain's tables, so the metadata Alembic compares against is whole."""
+
+from distserver.access.models import AgreementAcceptance, Grant
+from distserver.accounts.models import ApiToken, User, UserRole
+from distserver.audit.models import AuditEvent
+from distserver.catalog.models import Blob, File, Model, Revision
+from distserver.downloads.models import DownloadLink, QuotaCounter
+from distserver.releases.models import ReleaseState, StageTransition
+
+__all__ = [
+    "AgreementAcceptance",
+    "ApiToken",
+    "AuditEvent",
+    "Blob",
+    "DownloadLink",
+    "File",
+    "Grant",
+    "Model",
+    "QuotaCounter",
+    "ReleaseState",
+    "Revision",
+    "StageTransition",
+    "User",
+    "UserRole",
+]

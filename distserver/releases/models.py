@@ -1,0 +1,33 @@
+"""Where each model stands in its release plan, and how it got there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from distserver.db import Base, UTCDateTime, intpk, utcnow
+
+
+class ReleaseState(Base):
+    __tablename__ = "release_states"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(64))
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    halted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    halt_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class StageTransition(Base):
+    __tablename__ = "stage_transitions"
+
+    id: Mapped[intpk]
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # created, promoted, demoted, halted, resumed
+    from_stage: Mapped[str | None] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

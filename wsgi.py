@@ -1,0 +1,3 @@
+from distserver import create_app
+
+app = create_app()

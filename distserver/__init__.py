@@ -48,10 +48,13 @@ def _register(app: Flask) -> None:
     from distserver.api import api_v1
     from distserver.api.errors import register_error_handlers
     from distserver.downloads.views import downloads
+    from distserver.hf import hf
 
     init_sessions(app)
     csrf.exempt(api_v1)
     app.register_blueprint(api_v1)
     app.register_blueprint(downloads)
     app.register_blueprint(ops.bp)
+    csrf.exempt(hf)  # token-authenticated client door; no cookie-authenticated writes
+    app.register_blueprint(hf)
     register_error_handlers(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -11,6 +11,9 @@ from distserver.accounts.models import User
 from distserver.accounts.services import authenticate_token, principal_for
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
+
+
+PRINCIPAL_KEY = "distserver.principal"
 
 
 def init_sessions(app: Flask) -> None:
@@ -34,8 +37,9 @@ def client_address() -> str:
 def current_principal(session: Session | None = None, *, scope: str = "read") -> Principal:
     """The principal of this request, computed once. A bad Bearer token is refused
     outright rather than treated as anonymous."""
-    if "principal" in g:
-        return g.principal
+    cached = request.environ.get(PRINCIPAL_KEY)
+    if cached is not None:
+        return cached
     session = session or db.session
     ua = request.headers.get("User-Agent")
     header = request.headers.get("Authorization", "")
@@ -51,5 +55,5 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
         principal = principal_for(current_user, client_address(), ua)
     else:
         principal = principal_for(None, client_address(), ua)
-    g.principal = principal
+    request.environ[PRINCIPAL_KEY] = principal
     return principal

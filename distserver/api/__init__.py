@@ -9,7 +9,12 @@ api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 from flask import request  # noqa: E402
 from flask_login import current_user  # noqa: E402
 
-from distserver.api import catalog_views, links_views  # noqa: E402,F401  (registers routes)
+from distserver.api import (  # noqa: E402,F401  (registers routes)
+    audit_views,
+    catalog_views,
+    links_views,
+    release_views,
+)
 from distserver.extensions import csrf  # noqa: E402
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -1,0 +1,1 @@
+"""Auditor endpoints in /api/v1: events, checkpoints, receipts."""

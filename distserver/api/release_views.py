@@ -1,0 +1,1 @@
+"""Release actions in /api/v1: evaluations, sign-offs, promote, halt, resume, timeline."""

@@ -1,0 +1,20 @@
+"""accounts (e-mail verification, SSO identities, TOTP, outbox)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28
+
+"""
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,79 @@
+"""Shared fixtures. Integration tests take `app` (parametrised over SQLite and the
+real PostgreSQL) and `world` (seeds users, tokens and models through the services)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.support.databases import TEST_SECRET, TemplateDatabases
+from tests.support.world import World
+
+pytest_plugins = ["tests.support.s3fixtures"]
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateDatabases]:
+    templates = TemplateDatabases(tmp_path_factory.mktemp("databases"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
+    """make_app(backend="sqlite", **settings) -> a Flask app on a fresh migrated database."""
+    from distserver import create_app
+    from distserver.extensions import db
+
+    made: list[tuple[Flask, str]] = []
+
+    def make(backend: str = "sqlite", **overrides: Any) -> Flask:
+        directory = tmp_path / f"app{len(made)}"
+        directory.mkdir()
+        url = databases.fresh(backend, directory)
+        settings = {
+            "ENV": "testing",
+            "DATABASE_URL": url,
+            "INSTANCE_DIR": str(directory / "instance"),
+            "SECRET_KEY": TEST_SECRET,
+            "STORAGE": "local",
+            "TESTING": True,
+        }
+        settings.update(overrides)
+        app = create_app(settings)
+        made.append((app, url))
+        return app
+
+    yield make
+    for app, url in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        databases.drop(url)
+
+
+@pytest.fixture
+def app(make_app: Any, db_backend: str) -> Iterator[Flask]:
+    application = make_app(db_backend)
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def world(app: Flask, tmp_path: Path) -> World:
+    return World(app, tmp_path / "sources")

@@ -1,0 +1,94 @@
+"""Test databases built by running the migrations (never create_all()): one migrated
+template per backend per test session, and a fresh copy of it for every test."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def migrate(url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+
+    from distserver import create_app
+    from distserver.extensions import db
+
+    app = create_app(
+        {
+            "ENV": "testing",
+            "DATABASE_URL": url,
+            "INSTANCE_DIR": str(instance),
+            "SECRET_KEY": TEST_SECRET,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def pg_admin_engine() -> sa.Engine:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        raise RuntimeError(
+            "PostgreSQL is required by the tests and is not answering at 127.0.0.1:5432 "
+            f"(trust auth, user postgres): {type(exc).__name__}: {exc}"
+        ) from exc
+    return engine
+
+
+@dataclass
+class TemplateDatabases:
+    """Makes fresh migrated databases for tests: `fresh(backend, dir) -> url`."""
+
+    root: Path
+    sqlite_template: Path | None = None
+    pg_template: str | None = None
+    pg_engine: sa.Engine | None = None
+
+    def fresh(self, backend: str, directory: Path) -> str:
+        if backend == "sqlite":
+            if self.sqlite_template is None:
+                self.sqlite_template = self.root / "template.sqlite3"
+                migrate(f"sqlite:///{self.sqlite_template}", self.root / "sqlite-instance")
+            target = directory / "test.sqlite3"
+            shutil.copyfile(self.sqlite_template, target)
+            return f"sqlite:///{target}"
+        if backend == "postgres":
+            if self.pg_engine is None:
+                self.pg_engine = pg_admin_engine()
+            if self.pg_template is None:
+                name = f"dst_tmpl_{uuid.uuid4().hex[:10]}"
+                with self.pg_engine.connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                self.pg_template = name
+                migrate(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", self.root / "pg-instance")
+            name = f"dst_t_{uuid.uuid4().hex[:12]}"
+            with self.pg_engine.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
+            return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        raise ValueError(backend)
+
+    def drop(self, url: str) -> None:
+        if url.startswith("postgresql") and self.pg_engine is not None:
+            name = url.rsplit("/", 1)[1]
+            with self.pg_engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if self.pg_engine is not None:
+            if self.pg_template:
+                with self.pg_engine.connect() as conn:
+                    conn.execute(
+                        sa.text(f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)')
+                    )
+            self.pg_engine.dispose()

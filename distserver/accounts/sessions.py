@@ -12,7 +12,6 @@ from distserver.accounts.services import authenticate_token, principal_for
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
 
-
 PRINCIPAL_KEY = "distserver.principal"
 
 

@@ -52,9 +52,14 @@ def models_publish(
 ) -> None:
     """Upload DIRECTORY as a new revision; prints its commit id."""
     model = model_arg(model_ref)
+    console = Console(stderr=True)  # stdout carries only the commit id
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(
-        *columns, console=Console(stderr=True), transient=True, redirect_stdout=False
+        *columns,
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+        redirect_stdout=False,
     ) as bar:
         task = bar.add_task(f"publishing {model.ref}", total=None)
         hooks = PublishProgress(

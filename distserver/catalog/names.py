@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from distserver.errors import BadRequest
 
@@ -40,7 +41,7 @@ def check_path(path: str) -> str:
     """A relative POSIX path inside a revision: no '..', no absolute paths, no NUL."""
     if not path or len(path) > MAX_PATH:
         raise BadRequest(f"A file path is 1 to {MAX_PATH} characters.", code="invalid_path")
-    if "\x00" in path or "\\" in path or any(ord(c) < 32 for c in path):
+    if "\\" in path or any(unicodedata.category(c) in ("Cc", "Cs") for c in path):
         raise BadRequest(
             "A file path may not contain NUL, control characters or '\\'.", code="invalid_path"
         )

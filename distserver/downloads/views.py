@@ -45,7 +45,7 @@ def serve_file(token: str) -> Response:
     if accel:
         response = current_app.response_class(status=200)
         response.headers["X-Accel-Redirect"] = accel
-        response.headers["Content-Disposition"] = f'attachment; filename="{obj.filename}"'
+        response.headers["Content-Disposition"] = obj.content_disposition
         return response
     response = send_file(
         obj.path,

@@ -1,0 +1,285 @@
+"""The S3 storage backend: any S3-compatible endpoint (AWS, MinIO, Ceph, R2, rclone),
+through one boto3 client built at start-up. Credentials come from boto3's own chain
+(environment, profiles, instance roles); this module never reads or names them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from distserver.storage import content_disposition, validate_key
+from distserver.storage.base import (
+    Progress,
+    StorageError,
+    StoredBlob,
+    blob_key,
+    validate_ttl,
+)
+
+MB = 1024 * 1024
+# One CopyObject copies up to 5 GiB; only larger objects need UploadPartCopy, which
+# some S3-compatible servers (rclone among them) do not implement.
+COPY_THRESHOLD = 5 * 1024 * MB
+STAGING_PREFIX = "uploads/"
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class _ChunkFile:
+    """A minimal file over an iterator of chunks: read(n) without holding more than one
+    part's worth of bytes."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self._done = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        while not self._done and (size is None or size < 0 or len(self._buffer) < size):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._done = True
+            else:
+                self._buffer += chunk
+        take = len(self._buffer) if size is None or size < 0 else size
+        data = bytes(self._buffer[:take])
+        del self._buffer[:take]
+        return data
+
+
+class _HashingReader:
+    """A read-only, non-seekable file that hashes what it hands out. Non-seekable on
+    purpose: the transfer manager then reads it exactly once, in order, so the sha256
+    covers precisely the bytes uploaded."""
+
+    def __init__(self, raw: BinaryIO | _ChunkFile):
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+class S3Storage:
+    backend = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        chunk_mb: int = 16,
+        max_concurrency: int = 8,
+        client: Any = None,
+    ) -> None:
+        if not bucket:
+            raise ValueError("the S3 storage backend needs a bucket name")
+        # S3 refuses multipart parts under 5 MiB (except the last) and over 5 GiB.
+        if not 5 <= chunk_mb <= 5120:
+            raise ValueError(f"the multipart chunk size must be 5..5120 MB, got {chunk_mb}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.client = client or boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},  # works with every S3-compatible endpoint
+                connect_timeout=3,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+                # We check sha256 ourselves; some servers send a whole-object checksum
+                # with ranged reads, which botocore would reject.
+                response_checksum_validation="when_required",
+            ),
+        )
+        chunk = chunk_mb * MB
+        self.upload_config = TransferConfig(
+            multipart_threshold=chunk,
+            multipart_chunksize=chunk,
+            max_concurrency=max_concurrency,
+            preferred_transfer_client="classic",
+        )
+        self.copy_config = TransferConfig(
+            multipart_threshold=COPY_THRESHOLD,
+            multipart_chunksize=chunk,
+            max_concurrency=max_concurrency,
+            preferred_transfer_client="classic",
+        )
+
+    def _error(self, action: str, key: str | None, exc: Exception) -> StorageError:
+        # Sentences built from error codes only: nothing from the request (which
+        # carries the signature) and nothing from the credential chain.
+        where = f"{key!r} in bucket {self.bucket!r}" if key else f"bucket {self.bucket!r}"
+        endpoint = self.endpoint_url or "the AWS S3 endpoint"
+        if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, ClientError):
+            exc = exc.__context__
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            why = f"S3 answered {err.get('Code') or 'an error'} (HTTP {status})"
+        elif isinstance(exc, NoCredentialsError):
+            why = "no S3 credentials were found in boto3's credential chain"
+        elif isinstance(exc, S3UploadFailedError):
+            why = "the upload failed"
+        else:
+            why = f"{endpoint} could not be reached ({type(exc).__name__})"
+        return StorageError(f"S3 {action} of {where} failed: {why}.")
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], self.client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise self._error("HEAD", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._error("HEAD", key, exc) from None
+
+    def _upload(self, reader: _HashingReader, key: str, progress: Progress | None) -> None:
+        try:
+            self.client.upload_fileobj(
+                reader, self.bucket, key, Config=self.upload_config, Callback=progress
+            )
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+            raise self._error("upload", key, exc) from None
+
+    # -- the Storage protocol -------------------------------------------------------
+
+    def store_file(self, source: Path, *, progress: Progress | None = None) -> StoredBlob:
+        """As the protocol says: the file is read once, hashed as it uploads to a
+        staging key, then copied server-side to its blob key (or dropped if that blob is
+        already there). `progress` gets byte counts as boto3 reports them."""
+        staging = f"{STAGING_PREFIX}{uuid.uuid4()}"
+        with Path(source).open("rb") as src:
+            reader = _HashingReader(src)
+            try:
+                self._upload(reader, staging, progress)
+            except BaseException:
+                self._delete_quietly(staging)
+                raise
+        sha = reader.digest.hexdigest()
+        key = blob_key(sha)
+        try:
+            if self._head(key) is not None:
+                return StoredBlob(key=key, sha256=sha, size=reader.size, already_present=True)
+            try:
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": staging},
+                    self.bucket,
+                    key,
+                    Config=self.copy_config,
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise self._error("copy", key, exc) from None
+            return StoredBlob(key=key, sha256=sha, size=reader.size)
+        finally:
+            self._delete_quietly(staging)
+
+    def store_stream(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+        validate_key(key)
+        reader = _HashingReader(_ChunkFile(chunks))
+        self._upload(reader, key, None)
+        return StoredBlob(key=key, sha256=reader.digest.hexdigest(), size=reader.size)
+
+    def exists(self, key: str) -> bool:
+        return self._head(validate_key(key)) is not None
+
+    def size(self, key: str) -> int:
+        head = self._head(validate_key(key))
+        if head is None:
+            raise StorageError(f"no object is stored at {key!r}", code="storage_missing")
+        return int(head["ContentLength"])
+
+    def _get(self, key: str, **extra: str) -> Any:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=validate_key(key), **extra)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in _MISSING:
+                raise StorageError(
+                    f"no object is stored at {key!r}", code="storage_missing"
+                ) from None
+            if code == "InvalidRange":
+                return None
+            raise self._error("GET", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._error("GET", key, exc) from None
+
+    def open(self, key: str) -> BinaryIO:
+        return cast(BinaryIO, self._get(key)["Body"])
+
+    def iter_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        if start < 0 or end < start:
+            raise ValueError(f"invalid byte range {start}-{end}")
+        response = self._get(key, Range=f"bytes={start}-{end}")
+        if response is None:  # the range starts past the end of the object
+            return iter(())
+        body = response["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            with body:
+                try:
+                    yield from body.iter_chunks(MB)
+                except BotoCoreError as exc:
+                    raise self._error("GET", key, exc) from None
+
+        return chunks()
+
+    def _delete_quietly(self, key: str) -> None:
+        # A staging leftover under uploads/ is garbage, not an error to report.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=validate_key(key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in _MISSING:
+                raise self._error("DELETE", key, exc) from None
+        except BotoCoreError as exc:
+            raise self._error("DELETE", key, exc) from None
+
+    def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+        validate_ttl(ttl)
+        params = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "ResponseContentDisposition": content_disposition(filename),
+        }
+        try:
+            return str(
+                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error("signing a link", key, exc) from None
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error("HEAD", None, exc) from None

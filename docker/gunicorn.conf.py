@@ -1,0 +1,15 @@
+# gunicorn settings for distserver: `gunicorn -c docker/gunicorn.conf.py wsgi:app`
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+# The query string of /files/ and presigned URLs never reaches the access log.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

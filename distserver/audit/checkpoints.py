@@ -71,7 +71,9 @@ class Checkpoint:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
-            raise ValueError("a checkpoint needs exactly seq, head_hash, created_at, key_id, signature")
+            raise ValueError(
+                "a checkpoint needs exactly seq, head_hash, created_at, key_id, signature"
+            )
         if type(data["seq"]) is not int or not all(
             isinstance(data[k], str) for k in ("head_hash", "created_at", "key_id", "signature")
         ):

@@ -151,7 +151,7 @@ def demo(port: int, directory: Path) -> None:
     click.echo(f"\nTry it:\n  source {directory / 'tokens.env'}")
     click.echo(
         '  curl -s -X POST -H "Authorization: Bearer $RESEARCHER_TOKEN" '
-        "-d '{\"path\": \"model.safetensors\"}' "
+        '-d \'{"path": "model.safetensors"}\' '
         "$DISTSERVER_URL/api/v1/models/acme/tiny-llm/links\n"
     )
     # app.run() refuses to serve inside a Flask CLI command; werkzeug's server is the same one.

@@ -157,7 +157,11 @@ def decide(
         )
     # The most helpful refusal: the one closest to access.
     order = ("agreement_required", "grant_expired", "login_required", "no_grant")
-    return min(refusals, key=lambda d: order.index(d.reason or "no_grant"))
+    best = min(refusals, key=lambda d: order.index(d.reason or "no_grant"))
+    if best.reason == "no_grant":
+        names = " or ".join(t.name for t in admitted if t.qualification != "open")
+        return Decision.deny("no_grant", f"You need an approved {names} grant for {model.ref}.")
+    return best
 
 
 def _qualify(

@@ -38,21 +38,30 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
     outright rather than treated as anonymous."""
     cached = request.environ.get(PRINCIPAL_KEY)
     if cached is not None:
-        return cached
+        principal, scopes = cached
+        if scopes is not None and scope not in scopes:
+            raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
+        return principal
     session = session or db.session
     ua = request.headers.get("User-Agent")
+    scopes: frozenset[str] | None = None  # None: not a token, so no token scope applies
     header = request.headers.get("Authorization", "")
     if header:
         kind, _, raw = header.partition(" ")
         if kind.lower() != "bearer" or not raw.strip():
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
         token = authenticate_token(session, raw.strip())
-        if scope not in token.scopes.split():
+        scopes = frozenset(token.scopes.split())
+        request.environ[PRINCIPAL_KEY] = (
+            principal_for(token.user, client_address(), ua, token.id),
+            scopes,
+        )
+        if scope not in scopes:
             raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
         principal = principal_for(token.user, client_address(), ua, token.id)
     elif current_user.is_authenticated:
         principal = principal_for(current_user, client_address(), ua)
     else:
         principal = principal_for(None, client_address(), ua)
-    request.environ[PRINCIPAL_KEY] = principal
+    request.environ[PRINCIPAL_KEY] = (principal, scopes)
     return principal

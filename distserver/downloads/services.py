@@ -155,7 +155,7 @@ def _decide(
     now: datetime,
     path: str | None,
 ) -> Decision:
-    facts_model = model_facts(session, target.model, rt.plans) if target.model else None
+    facts_model = model_facts(session, target.model, rt.plans, now=now) if target.model else None
     return decide(
         principal,
         facts_model,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distserver.db import Base, UTCDateTime, intpk, utcnow
@@ -31,3 +31,34 @@ class StageTransition(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(String(500), default="")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Evaluation(Base):
+    """One evaluation result recorded as evidence for the gate of `stage` (the stage a
+    model would enter). `revision_id` is the main revision at recording time."""
+
+    __tablename__ = "release_evaluations"
+
+    id: Mapped[intpk]
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(64))
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("revisions.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    report: Mapped[str] = mapped_column(String(500))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Signoff(Base):
+    """One safety sign-off of the gate of `stage`, by one person."""
+
+    __tablename__ = "release_signoffs"
+
+    id: Mapped[intpk]
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(64))
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("revisions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,10 +1,14 @@
-"""Where a model stands in its plan: starting a release, halting and resuming it,
-and the facts the policy needs. Each public function owns its transaction."""
+"""Where a model stands in its plan and how it moves: gate evidence (evaluations and
+sign-offs), promotion through a gate, scheduled opening at an embargo time, demotion,
+halt and resume, and the facts the policy needs. Each public function that changes
+state owns its transaction and records an audit event with the actor."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import ModelFacts, Principal
@@ -13,8 +17,28 @@ from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict
+from distserver.releases.evidence import (  # noqa: F401  (the evidence API, re-exported)
+    TRANSITION_ROLES,
+    TimelineEntry,
+    evaluate,
+    next_gate,
+    require_role,
+    signoff,
+    timeline,
+)
+from distserver.releases.gates import GateStatus, gate_status
 from distserver.releases.models import ReleaseState, StageTransition
-from distserver.releases.plans import Plan
+from distserver.releases.plans import Plan, Stage
+
+
+class GateUnmet(Conflict):
+    """A promotion refused; `unmet` lists every requirement not met."""
+
+    code = "gate_unmet"
+
+    def __init__(self, ref: str, stage: str, unmet: list[str]):
+        super().__init__(f"Promotion of {ref} to {stage} refused: {'; '.join(unmet)}.")
+        self.unmet = unmet
 
 
 def start_release(session: Session, model: Model, plan: Plan, actor: Principal | None) -> None:
@@ -37,8 +61,15 @@ def release_state(session: Session, model: Model) -> ReleaseState:
     return state
 
 
-def model_facts(session: Session, model: Model, plans: Mapping[str, Plan]) -> ModelFacts:
+def model_facts(
+    session: Session, model: Model, plans: Mapping[str, Plan], now: datetime | None = None
+) -> ModelFacts:
+    """The facts the policy decides on. A stage whose embargo has passed and whose
+    gate is met is opened first, so no request sees a stage late to open."""
     state = release_state(session, model)
+    if _embargo_passed(state, plans[model.plan], now or utcnow()):
+        open_if_due(session, model, plans, now)
+        state = release_state(session, model)
     stage = plans[model.plan].stage(state.stage)
     return ModelFacts(
         ref=model.ref,
@@ -48,9 +79,133 @@ def model_facts(session: Session, model: Model, plans: Mapping[str, Plan]) -> Mo
     )
 
 
+def _embargo_passed(state: ReleaseState, plan: Plan, now: datetime) -> bool:
+    # The cheap test on every access: only plan data and the row already loaded.
+    target = plan.next_stage(state.stage)
+    return (
+        target is not None
+        and target.gate.not_before is not None
+        and target.gate.not_before <= now
+        and state.halted_at is None
+    )
+
+
+def open_if_due(
+    session: Session, model: Model, plans: Mapping[str, Plan], now: datetime | None = None
+) -> list[str]:
+    """Open every next stage that has an embargo time that has passed and a gate that is
+    met (the scheduled promotion). Returns the stages opened; commits if any."""
+    now = now or utcnow()
+    plan = plans[model.plan]
+    opened: list[str] = []
+    for _ in plan.stages:
+        # Read first without a lock: the common case (gate not met) stays a plain read
+        # and never ends the caller's transaction.
+        state = release_state(session, model)
+        if not _embargo_passed(state, plan, now):
+            break
+        if not gate_status(session, model, plans, now, state=state).met:
+            break
+        state = _lock_state(session, model)
+        if not _embargo_passed(state, plan, now):
+            break
+        status = gate_status(session, model, plans, now, state=state)
+        if not status.met:
+            break
+        target = plan.stage(status.next_stage or "")
+        _move(session, model, state, "scheduled", target, SYSTEM, "embargo passed", now)
+        record(
+            session,
+            EventTag.STAGE_PROMOTED,
+            SYSTEM,
+            when=now,
+            model=model.ref,
+            revision=status.revision,
+            data={"from": status.stage, "to": target.name, "scheduled": True},
+        )
+        session.commit()
+        opened.append(target.name)
+    return opened
+
+
+def tick(session: Session, plans: Mapping[str, Plan], now: datetime | None = None) -> list[str]:
+    """The cron job: apply every scheduled promotion that is due. Returns
+    "ns/name -> stage" lines for what opened."""
+    now = now or utcnow()
+    done: list[str] = []
+    models = list(session.scalars(select(Model).order_by(Model.id)))
+    for model in models:
+        done += [f"{model.ref} -> {s}" for s in open_if_due(session, model, plans, now)]
+    return done
+
+
+def promote(
+    session: Session,
+    model: Model,
+    plans: Mapping[str, Plan],
+    actor: Principal,
+    note: str = "",
+    now: datetime | None = None,
+) -> GateStatus:
+    """Move to the next stage if its gate is met; otherwise raise GateUnmet listing
+    every unmet requirement. Returns the gate status it was promoted on."""
+    require_role(actor, TRANSITION_ROLES, "promote models")
+    now = now or utcnow()
+    next_gate(session, model, plans)
+    state = _lock_state(session, model)
+    status = gate_status(session, model, plans, now, state=state)
+    if not status.met:
+        session.rollback()
+        raise GateUnmet(model.ref, status.next_stage or "", status.unmet)
+    target = plans[model.plan].stage(status.next_stage or "")
+    _move(session, model, state, "promoted", target, actor, note, now)
+    record(
+        session,
+        EventTag.STAGE_PROMOTED,
+        actor,
+        when=now,
+        model=model.ref,
+        revision=status.revision,
+        data={"from": status.stage, "to": target.name, "note": note},
+    )
+    session.commit()
+    return status
+
+
+def demote(
+    session: Session,
+    model: Model,
+    plans: Mapping[str, Plan],
+    actor: Principal,
+    note: str = "",
+    now: datetime | None = None,
+) -> str:
+    """Step back one stage (evidence gathered for the gates ahead starts over)."""
+    require_role(actor, TRANSITION_ROLES, "demote models", allow_system=True)
+    now = now or utcnow()
+    state = _lock_state(session, model)
+    previous = plans[model.plan].previous_stage(state.stage)
+    if previous is None:
+        session.rollback()
+        raise Conflict(f"{model.ref} is at its plan's first stage.", code="first_stage")
+    from_stage = state.stage
+    _move(session, model, state, "demoted", previous, actor, note, now)
+    record(
+        session,
+        EventTag.STAGE_DEMOTED,
+        actor,
+        when=now,
+        model=model.ref,
+        data={"from": from_stage, "to": previous.name, "note": note},
+    )
+    session.commit()
+    return previous.name
+
+
 def halt(session: Session, model: Model, reason: str, actor: Principal) -> None:
     """Stop distribution at once: every new link and every outstanding /dl/ link is
     refused from the moment this commits."""
+    require_role(actor, TRANSITION_ROLES, "halt models", allow_system=True)
     reason = reason.strip()
     if not reason:
         raise BadRequest("A halt needs a reason.", code="reason_required")
@@ -65,6 +220,7 @@ def halt(session: Session, model: Model, reason: str, actor: Principal) -> None:
 
 
 def resume(session: Session, model: Model, actor: Principal, note: str = "") -> None:
+    require_role(actor, TRANSITION_ROLES, "resume models", allow_system=True)
     state = release_state(session, model)
     if state.halted_at is None:
         raise Conflict(f"{model.ref} is not halted.", code="not_halted")
@@ -73,6 +229,43 @@ def resume(session: Session, model: Model, actor: Principal, note: str = "") -> 
     _transition(session, model, "resumed", state.stage, state.stage, actor, note)
     record(session, EventTag.STAGE_RESUMED, actor, model=model.ref, data={"note": note})
     session.commit()
+
+
+def _lock_state(session: Session, model: Model) -> ReleaseState:
+    """The release row, re-read under a row lock (PostgreSQL) so that two concurrent
+    transitions cannot both apply."""
+    query = (
+        select(ReleaseState)
+        .where(ReleaseState.model_id == model.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(query).scalar_one()
+
+
+def _move(
+    session: Session,
+    model: Model,
+    state: ReleaseState,
+    kind: str,
+    target: Stage,
+    actor: Principal,
+    note: str,
+    now: datetime,
+) -> None:
+    session.add(
+        StageTransition(
+            model_id=model.id,
+            kind=kind,
+            from_stage=state.stage,
+            to_stage=target.name,
+            actor_id=actor.user_id,
+            note=note[:500],
+            occurred_at=now,
+        )
+    )
+    state.stage = target.name
+    state.stage_entered_at = now
 
 
 def _transition(

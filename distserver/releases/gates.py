@@ -1,0 +1,202 @@
+"""Whether a model has cleared the gate of its next stage: each requirement of the
+plan's gate, met or unmet, computed from the evidence recorded for it.
+
+Evidence counts for a gate when it was recorded for that target stage, since the
+model entered its current stage (a demotion starts the gathering over), and, when
+the gate is `per_revision`, for the model's current main revision only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distserver.accounts.models import User
+from distserver.catalog.models import Model, Revision
+from distserver.db import utcnow
+from distserver.releases.models import Evaluation, ReleaseState, Signoff
+from distserver.releases.plans import Plan, Stage
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One line of a gate's checklist."""
+
+    key: str  # "halt", "revision", "evaluation:<name>", "signoffs", "min_days", "not_before"
+    met: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    ref: str
+    stage: str
+    admitted_tiers: tuple[str, ...]
+    halted: bool
+    next_stage: str | None
+    revision: str | None
+    requirements: tuple[Requirement, ...] = field(default_factory=tuple)
+
+    @property
+    def met(self) -> bool:
+        return self.next_stage is not None and all(r.met for r in self.requirements)
+
+    @property
+    def unmet(self) -> list[str]:
+        return [r.text for r in self.requirements if not r.met]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the evidence for one gate lives."""
+
+    model_id: int
+    stage: str
+    revision: Revision | None
+    per_revision: bool
+    since: datetime
+
+    def evaluations(self, session: Session) -> list[Evaluation]:
+        query = select(Evaluation).where(
+            Evaluation.model_id == self.model_id,
+            Evaluation.stage == self.stage,
+            Evaluation.recorded_at >= self.since,
+        )
+        if self.per_revision:
+            query = query.where(Evaluation.revision_id == self._revision_id)
+        return list(session.scalars(query.order_by(Evaluation.recorded_at, Evaluation.id)))
+
+    def signoffs(self, session: Session) -> list[Signoff]:
+        query = select(Signoff).where(
+            Signoff.model_id == self.model_id,
+            Signoff.stage == self.stage,
+            Signoff.signed_at >= self.since,
+        )
+        if self.per_revision:
+            query = query.where(Signoff.revision_id == self._revision_id)
+        return list(session.scalars(query.order_by(Signoff.signed_at, Signoff.id)))
+
+    @property
+    def _revision_id(self) -> int | None:
+        return self.revision.id if self.revision else None
+
+
+def main_revision(session: Session, model: Model) -> Revision | None:
+    # The same rule as catalog.services.main_revision (imported there would be circular).
+    return session.scalar(
+        select(Revision).where(Revision.model_id == model.id).order_by(Revision.id.desc()).limit(1)
+    )
+
+
+def gate_scope(session: Session, model: Model, state: ReleaseState, target: Stage) -> Scope:
+    return Scope(
+        model_id=model.id,
+        stage=target.name,
+        revision=main_revision(session, model),
+        per_revision=target.gate.per_revision,
+        since=state.stage_entered_at,
+    )
+
+
+def barred_signers(session: Session, scope: Scope, evaluations: list[Evaluation]) -> set[int]:
+    """Who may not sign off this gate: the publisher of the current revision and
+    anyone who recorded an evaluation for it (separation of duties)."""
+    barred = {e.recorded_by_id for e in evaluations}
+    if scope.revision is not None and scope.revision.published_by_id is not None:
+        barred.add(scope.revision.published_by_id)
+    return barred
+
+
+def gate_status(
+    session: Session,
+    model: Model,
+    plans: Mapping[str, Plan],
+    now: datetime | None = None,
+    *,
+    state: ReleaseState | None = None,
+) -> GateStatus:
+    """The current stage and every requirement of the next gate, met or unmet."""
+    now = now or utcnow()
+    plan = plans[model.plan]
+    state = state or session.get(ReleaseState, model.id)
+    assert state is not None, f"{model.ref} has no release state"
+    stage = plan.stage(state.stage)
+    target = plan.next_stage(stage.name)
+    halted = state.halted_at is not None
+    scope = gate_scope(session, model, state, target) if target else None
+    base = GateStatus(
+        ref=model.ref,
+        stage=stage.name,
+        admitted_tiers=stage.tiers,
+        halted=halted,
+        next_stage=target.name if target else None,
+        revision=scope.revision.commit if scope and scope.revision else None,
+    )
+    if target is None or scope is None:
+        return base
+    reqs: list[Requirement] = []
+    if halted:
+        reqs.append(Requirement("halt", False, f"distribution is halted ({state.halt_reason})"))
+    gate = target.gate
+    if gate.per_revision and scope.revision is None:
+        reqs.append(Requirement("revision", False, "a published revision to evaluate"))
+    evaluations = scope.evaluations(session)
+    latest = {e.name: e for e in evaluations}  # ordered by time: the last one wins
+    for name in gate.evaluations:
+        e = latest.get(name)
+        if e is None:
+            reqs.append(Requirement(f"evaluation:{name}", False, f"evaluation {name}: no result"))
+        else:
+            verdict = "passed" if e.passed else "failed"
+            reqs.append(
+                Requirement(
+                    f"evaluation:{name}", e.passed, f"evaluation {name}: {verdict} ({e.report})"
+                )
+            )
+    if gate.signoffs:
+        reqs.append(_signoff_requirement(session, scope, evaluations, gate.signoffs))
+    if gate.min_days:
+        reqs.append(_soak_requirement(stage.name, state.stage_entered_at, gate.min_days, now))
+    if gate.not_before is not None:
+        opens = gate.not_before.isoformat().replace("+00:00", "Z")
+        met = now >= gate.not_before
+        text = f"embargo until {opens}" + (" (passed)" if met else "")
+        reqs.append(Requirement("not_before", met, text))
+    return GateStatus(**{**base.__dict__, "requirements": tuple(reqs)})
+
+
+def counted_signers(session: Session, scope: Scope, evaluations: list[Evaluation]) -> list[User]:
+    """Distinct people whose sign-off counts, in the order they signed."""
+    barred = barred_signers(session, scope, evaluations)
+    seen: list[int] = []
+    for s in scope.signoffs(session):
+        if s.user_id not in barred and s.user_id not in seen:
+            seen.append(s.user_id)
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(seen)))}
+    return [users[i] for i in seen if i in users]
+
+
+def _signoff_requirement(
+    session: Session, scope: Scope, evaluations: list[Evaluation], needed: int
+) -> Requirement:
+    signers = counted_signers(session, scope, evaluations)
+    who = f" ({', '.join(u.email for u in signers)})" if signers else ""
+    return Requirement(
+        "signoffs",
+        len(signers) >= needed,
+        f"sign-offs from safety staff: {len(signers)} of {needed}{who}",
+    )
+
+
+def _soak_requirement(stage: str, entered: datetime, min_days: float, now: datetime) -> Requirement:
+    until = entered + timedelta(days=min_days)
+    met = now >= until
+    days = (now - entered).total_seconds() / 86400
+    text = f"{min_days:g} days at {stage}: {days:.1f} so far"
+    if not met:
+        text += f", until {until.isoformat(timespec='seconds').replace('+00:00', 'Z')}"
+    return Requirement("min_days", met, text)

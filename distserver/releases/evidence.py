@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
+from distserver.accounts.staff import require_role
 from distserver.audit.models import AuditEvent
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
@@ -151,18 +152,6 @@ def timeline(session: Session, model: Model) -> list[TimelineEntry]:
         TimelineEntry(e.occurred_at, e.tag, e.actor, e.revision, json.loads(e.data or "{}"))
         for e in session.scalars(query)
     ]
-
-
-def require_role(
-    actor: Principal, roles: frozenset[str], what: str, *, allow_system: bool = False
-) -> None:
-    # The operator at the server's shell (no --as) may halt, resume and demote; gate
-    # evidence and promotions need a named person holding the role.
-    if allow_system and actor == SYSTEM:
-        return
-    if actor.user_id is None or actor.suspended or not actor.roles & roles:
-        names = " or ".join(sorted(roles))
-        raise Forbidden(f"Only {names} staff may {what}.", code="forbidden")
 
 
 def next_gate(

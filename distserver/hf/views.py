@@ -1,1 +1,122 @@
-"""Routes of the Hugging Face door."""
+"""Routes of the Hugging Face door: the subset of the Hub's API that
+`huggingface_hub` (2.x) calls for `hf download`, `snapshot_download`,
+`hf_hub_download` and `from_pretrained`.
+
+How resolve counts (the README's docs/huggingface.md says the same to users):
+
+- a `resolve` that answers with a signed URL (302) is a link issuance, decided,
+  counted against the quota and recorded by `request_link(door="hf")`;
+- with the S3 backend the client's `HEAD` gets that 302 and fetches the signed URL
+  from S3 itself, so the `HEAD` is the one counted request per file;
+- with the local backend the signed URL is on this same server, and
+  huggingface_hub follows same-origin redirects of its `HEAD` (it would then miss
+  `X-Repo-Commit`); so a `HEAD` answers the metadata only (200, not counted, still
+  refused by the policy when the caller has no access) and the client's following
+  `GET` is the one that issues the link.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import urlencode
+
+from flask import Response, g, jsonify, request
+
+from distserver.accounts.sessions import current_principal
+from distserver.catalog.names import MAX_PATH
+from distserver.downloads.services import locate, request_link
+from distserver.errors import BadRequest
+from distserver.extensions import db
+from distserver.hf import hf
+from distserver.hf.lookup import find_visible, require_file, require_standing
+from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
+from distserver.hf.serializers import model_info, page_after, tree_entries
+from distserver.runtime import current_runtime
+
+# The Hub's page sizes for tree listings.
+TREE_PAGE_SIZE = 1000
+TREE_PAGE_SIZE_EXPANDED = 50
+
+register_refusals(hf)
+
+
+def flag(name: str) -> bool:
+    return request.args.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+@hf.get("/api/models/<namespace>/<name>")
+@hf.get("/api/models/<namespace>/<name>/revision/<path:rev>")
+def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
+    rt = current_runtime()
+    found = find_visible(db.session, rt, current_principal(), namespace, name, rev)
+    info = model_info(found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"))
+    return jsonify(info)
+
+
+@hf.get("/api/models/<namespace>/<name>/tree/<rev>")
+@hf.get("/api/models/<namespace>/<name>/tree/<rev>/<path:path>")
+def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
+    rt = current_runtime()
+    principal = current_principal()
+    found = find_visible(db.session, rt, principal, namespace, name, rev)
+    g.setdefault(COMMIT_KEY, found.revision.commit)
+    require_standing(db.session, rt, principal, found.model)
+    expand = flag("expand")
+    entries = tree_entries(
+        found.revision, path.strip("/"), recursive=flag("recursive"), expand=expand
+    )
+    if entries is None:
+        raise not_found("file", f"{found.model.ref} has no folder {path!r}.")
+    size = TREE_PAGE_SIZE_EXPANDED if expand else TREE_PAGE_SIZE
+    page = page_after(entries, _cursor(), size + 1)
+    response = jsonify(page[:size])
+    if len(page) > size:
+        query = {k: v for k, v in request.args.items() if k != "cursor"}
+        query["cursor"] = base64.urlsafe_b64encode(page[size - 1]["path"].encode()).decode()
+        response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+    return response
+
+
+@hf.route("/<namespace>/<name>/resolve/<rev>/<path:path>", methods=["GET", "HEAD"])
+def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
+    rt = current_runtime()
+    principal = current_principal()
+    if request.method == "HEAD" and rt.storage.backend == "local":
+        # Metadata only: see the module docstring for why this HEAD issues no link.
+        found = find_visible(db.session, rt, principal, namespace, name, rev)
+        g.setdefault(COMMIT_KEY, found.revision.commit)
+        file = require_file(found, path)
+        require_standing(db.session, rt, principal, found.model)
+        return _file_headers(
+            Response(b"", status=200), found.revision.commit, file.sha256, file.size
+        )
+    path = path[: MAX_PATH + 1]  # longer paths exist nowhere; keep the audit row small
+    target = locate(db.session, namespace, name, rev, path)
+    if target.revision is not None:
+        g.setdefault(COMMIT_KEY, target.revision.commit)
+    link = request_link(
+        db.session, rt, principal, target, door="hf", base_url=request.host_url, path=path
+    )
+    response = Response(b"", status=302)
+    response.headers["Location"] = link.url
+    return _file_headers(response, link.commit, link.sha256, link.size)
+
+
+def _file_headers(response: Response, commit: str, sha256: str, size: int) -> Response:
+    response.headers["X-Repo-Commit"] = commit
+    response.headers["X-Linked-Etag"] = f'"{sha256}"'
+    response.headers["X-Linked-Size"] = str(size)
+    response.headers["ETag"] = f'"{sha256}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _cursor() -> str:
+    raw = request.args.get("cursor", "")
+    if not raw:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(raw.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest("The cursor is not one this server handed out.") from None

@@ -1,0 +1,77 @@
+"""What the Hugging Face door may say about a model before any link is issued.
+
+Visibility is the policy's `may_see`; download standing is `model_access` (the same
+policy function the native API uses). Links themselves are only ever issued by
+`downloads.services.request_link`. Refusals are raised as AccessDenied and phrased
+by `distserver.hf.refusals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import ModelFacts, Principal, may_see
+from distserver.catalog.models import File, Model, Revision
+from distserver.catalog.names import check_names, check_path
+from distserver.downloads.services import AccessDenied, locate, model_access
+from distserver.errors import BadRequest
+from distserver.hf.refusals import not_found
+from distserver.releases.services import model_facts
+from distserver.runtime import Runtime
+
+NO_MODEL = "No such model."
+# Refusals that say nothing about whether the caller may fetch this model's files:
+# the quota is counted (and refused) when a link is actually requested.
+NOT_STANDING = frozenset({"quota_exceeded", "not_found"})
+
+
+@dataclass(frozen=True)
+class Found:
+    model: Model
+    facts: ModelFacts
+    revision: Revision
+
+
+def find_visible(
+    session: Session,
+    rt: Runtime,
+    principal: Principal,
+    namespace: str,
+    name: str,
+    rev: str | None,
+) -> Found:
+    """The model and revision the caller may see, or AccessDenied(not_found) naming
+    the missing part. A model the caller may not see is answered exactly as one that
+    does not exist."""
+    try:
+        check_names(namespace, name)
+    except BadRequest:
+        raise not_found("model", NO_MODEL) from None
+    target = locate(session, namespace, name, rev, None)
+    facts = model_facts(session, target.model, rt.plans) if target.model else None
+    if target.model is None or facts is None or not may_see(principal, facts):
+        raise not_found("model", NO_MODEL)
+    if target.revision is None:
+        raise not_found("revision", f"{target.ref} has no such revision.")
+    return Found(target.model, facts, target.revision)
+
+
+def require_file(found: Found, path: str) -> File:
+    """The file at `path` of the found revision, or AccessDenied(not_found, "file")."""
+    try:
+        check_path(path)
+    except BadRequest:
+        raise not_found("file", f"{found.model.ref} has no file {path!r}.") from None
+    file = next((f for f in found.revision.files if f.path == path), None)
+    if file is None:
+        raise not_found("file", f"{found.model.ref} has no file {path!r}.")
+    return file
+
+
+def require_standing(session: Session, rt: Runtime, principal: Principal, model: Model) -> None:
+    """Refuse (AccessDenied) unless the caller may download this model's files now."""
+    decision = model_access(session, rt, principal, model)
+    if not decision.allowed and decision.reason not in NOT_STANDING:
+        raise AccessDenied(decision)

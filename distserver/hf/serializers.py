@@ -1,0 +1,172 @@
+"""The Hub's JSON shapes for model info and tree listings, built from catalog objects.
+
+Every file is presented the way the Hub presents an LFS-tracked file: `oid` is the
+git blob id of its LFS pointer, `lfs.oid` the sha256 of the bytes. That sha256 is
+also the file's ETag on `resolve`, which is how `huggingface_hub` names its cache
+blobs and checks what it fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from distserver.access.policy import ModelFacts
+from distserver.access.tiers import Tier
+from distserver.catalog.models import File, Model, Revision
+
+LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+
+
+def iso(when: datetime) -> str:
+    """The Hub's timestamp format, which huggingface_hub's parser insists on."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    return f"version {LFS_SPEC}\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def git_blob_oid(data: bytes) -> str:
+    """The git object id of a blob with these bytes."""
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def lfs_info(file: File) -> dict[str, Any]:
+    pointer = lfs_pointer(file.sha256, file.size)
+    return {"oid": file.sha256, "size": file.size, "pointerSize": len(pointer)}
+
+
+def gated(facts: ModelFacts, tiers: Mapping[str, Tier]) -> bool | str:
+    """False when a tier open to anyone is admitted; "auto" when a click-through (or
+    automatically approved) tier is; otherwise "manual"."""
+    admitted = [tiers[name] for name in facts.admitted_tiers if name in tiers]
+    if any(t.qualification == "open" for t in admitted):
+        return False
+    if any(t.qualification == "click_through" or t.approval == "auto" for t in admitted):
+        return "auto"
+    return "manual"
+
+
+def card_data(card: str) -> dict[str, Any]:
+    """The flat `key: value` (and `- item` list) fields of a card's YAML front matter;
+    an empty dict for a card without one."""
+    lines = card.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    data: dict[str, Any] = {}
+    key: str | None = None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        stripped = line.strip()
+        if stripped.startswith("- ") and key is not None:
+            if not isinstance(data.get(key), list):
+                data[key] = []
+            data[key].append(stripped[2:].strip().strip("'\""))
+        elif ":" in line and not line.startswith((" ", "\t")):
+            key, _, value = line.partition(":")
+            key = key.strip()
+            value = value.strip().strip("'\"")
+            data[key] = value if value else []
+    return data
+
+
+def model_info(
+    model: Model,
+    revision: Revision | None,
+    facts: ModelFacts,
+    tiers: Mapping[str, Tier],
+    *,
+    blobs: bool = False,
+) -> dict[str, Any]:
+    """`GET /api/models/{id}` as the Hub answers it (the fields clients read)."""
+    files: Sequence[File] = revision.files if revision else ()
+    siblings: list[dict[str, Any]] = []
+    for f in files:
+        entry: dict[str, Any] = {"rfilename": f.path}
+        if blobs:
+            entry["size"] = f.size
+            entry["blobId"] = git_blob_oid(lfs_pointer(f.sha256, f.size))
+            entry["lfs"] = {
+                "sha256": f.sha256,
+                "size": f.size,
+                "pointerSize": len(lfs_pointer(f.sha256, f.size)),
+            }
+        siblings.append(entry)
+    info: dict[str, Any] = {
+        "_id": f"distserver-{model.id}",
+        "id": model.ref,
+        "modelId": model.ref,
+        "author": model.namespace,
+        "sha": revision.commit if revision else None,
+        "lastModified": iso(revision.published_at if revision else model.created_at),
+        "createdAt": iso(model.created_at),
+        "private": False,
+        "disabled": False,
+        "gated": gated(facts, tiers),
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "siblings": siblings,
+    }
+    if model.card.strip():
+        info["cardData"] = card_data(model.card)
+    return info
+
+
+def tree_entries(
+    revision: Revision, base: str, *, recursive: bool, expand: bool = False
+) -> list[dict[str, Any]] | None:
+    """Entries under folder `base` ("" for the root), sorted by path: files, and the
+    folders that lead to them (every level when recursive, the next one otherwise).
+    None when `base` is not a folder of the revision."""
+    prefix = f"{base}/" if base else ""
+    under = [f for f in revision.files if f.path.startswith(prefix)]
+    if base and not under:
+        return None
+    folders: set[str] = set()
+    entries: list[dict[str, Any]] = []
+    for f in under:
+        parts = f.path[len(prefix) :].split("/")
+        if recursive:
+            folders.update(prefix + "/".join(parts[:i]) for i in range(1, len(parts)))
+        elif len(parts) > 1:
+            folders.add(prefix + parts[0])
+            continue
+        entries.append(_file_entry(f, revision, expand))
+    entries.extend(_folder_entry(path, revision, expand) for path in folders)
+    return sorted(entries, key=lambda e: e["path"])
+
+
+def page_after(entries: Iterable[dict[str, Any]], cursor: str, size: int) -> list[dict[str, Any]]:
+    """Up to `size` entries whose path sorts after `cursor` (a path of the last page)."""
+    remaining = [e for e in entries if e["path"] > cursor] if cursor else list(entries)
+    return remaining[:size]
+
+
+def _last_commit(revision: Revision) -> dict[str, Any]:
+    return {"id": revision.commit, "title": revision.message, "date": iso(revision.published_at)}
+
+
+def _file_entry(f: File, revision: Revision, expand: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "type": "file",
+        "path": f.path,
+        "size": f.size,
+        "oid": git_blob_oid(lfs_pointer(f.sha256, f.size)),
+        "lfs": lfs_info(f),
+    }
+    if expand:
+        entry["lastCommit"] = _last_commit(revision)
+    return entry
+
+
+def _folder_entry(path: str, revision: Revision, expand: bool) -> dict[str, Any]:
+    oid = hashlib.sha1(f"{revision.commit}:{path}".encode(), usedforsecurity=False).hexdigest()
+    entry: dict[str, Any] = {"type": "directory", "path": path, "size": 0, "oid": oid}
+    if expand:
+        entry["lastCommit"] = _last_commit(revision)
+    return entry

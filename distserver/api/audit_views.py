@@ -1,1 +1,161 @@
 """Auditor endpoints in /api/v1: events, checkpoints, receipts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+
+from distserver.access.policy import Principal
+from distserver.accounts.sessions import current_principal
+from distserver.api import api_v1
+from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
+from distserver.audit.keys import signing_key
+from distserver.audit.models import AuditEvent, AuditSeal
+from distserver.audit.verify import checkpoints, receipt
+from distserver.downloads.models import DownloadLink
+from distserver.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from distserver.extensions import db
+from distserver.runtime import current_runtime
+
+AUDIT_ROLES = frozenset({"auditor", "admin"})
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+def _key():  # type: ignore[no-untyped-def]
+    try:
+        return signing_key(current_runtime().settings)
+    except ConfigError:
+        # Start-up should have refused this; say so rather than a bare 500.
+        raise Unavailable(
+            "The audit signing key is not configured on this server.", code="audit_key_missing"
+        ) from None
+
+
+def _signed_in(principal: Principal) -> None:
+    if principal.anonymous:
+        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= (high or int(raw)):
+        bounds = f"between {low} and {high}" if high else f"at least {low}"
+        raise BadRequest(f"{name!r} must be an integer {bounds}.", code="invalid_parameter")
+    return int(raw)
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"{name!r} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z.",
+            code="invalid_parameter",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _event_json(event: AuditEvent, seal: AuditSeal | None) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "seq": seal.seq if seal else None,
+        "hash": seal.hash if seal else None,
+        "occurred_at": format_utc(event.occurred_at),
+        "action": event.tag,
+        "actor_id": event.actor_id,
+        "actor": event.actor,
+        "address": event.address,
+        "user_agent": event.user_agent,
+        "model": event.model,
+        "revision": event.revision,
+        "path": event.path,
+        "sha256": event.sha256,
+        "tier": event.tier,
+        "reason": event.reason,
+        "link_id": event.link_id,
+        "data": json.loads(event.data or "{}"),
+    }
+
+
+@api_v1.get("/audit/events")
+def audit_events() -> Response:
+    """Events newest-first by id; `next` is the cursor for the following page."""
+    principal = current_principal()
+    _signed_in(principal)
+    if not principal.roles & AUDIT_ROLES:
+        raise Forbidden("Only auditors and admins may read the audit log.", code="forbidden")
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    cursor = _int_arg("cursor", None, 1)
+    query = select(AuditEvent, AuditSeal).outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
+    if cursor is not None:
+        query = query.where(AuditEvent.id < cursor)
+    if model := request.args.get("model"):
+        query = query.where(AuditEvent.model == model)
+    if user := request.args.get("user"):
+        query = query.where(AuditEvent.actor == user)
+    if action := request.args.get("action"):
+        # A full tag matches exactly; "download" or "download:link" match every tag under it.
+        if action.count(":") >= 2:
+            query = query.where(AuditEvent.tag == action)
+        else:
+            query = query.where(AuditEvent.tag.startswith(action + ":", autoescape=True))
+    if since := _time_arg("since"):
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until := _time_arg("until"):
+        query = query.where(AuditEvent.occurred_at < until)
+    rows = db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > (limit or 0)
+    rows = rows[:limit]
+    return jsonify(
+        {
+            "events": [_event_json(event, seal) for event, seal in rows],
+            "next": str(rows[-1][0].id) if more and rows else None,
+        }
+    )
+
+
+@api_v1.get("/audit/checkpoints")
+def audit_checkpoints() -> Response:
+    """Public: signed chain heads, oldest first, for anyone to keep copies."""
+    after = _int_arg("after", -1, -1)
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    found = checkpoints(db.session, after=after if after is not None else -1, limit=limit)
+    key = _key()
+    return jsonify(
+        {
+            "key_id": key_id(key.public_key()),
+            "public_key": public_key_pem(key).decode("ascii"),
+            "checkpoints": [cp.to_dict() for cp in found],
+            "next": str(found[-1].seq) if len(found) == limit else None,
+        }
+    )
+
+
+@api_v1.get("/receipts/<link_id>")
+def download_receipt(link_id: str) -> Response:
+    """The signed receipt of one of the caller's download links."""
+    principal = current_principal()
+    _signed_in(principal)
+    link = db.session.get(DownloadLink, link_id) if len(link_id) <= 32 else None
+    if link is None or link.user_id != principal.user_id:
+        raise NotFound("No such download link.", code="not_found")  # same answer for others'
+    signed = receipt(db.session, link_id, _key())
+    if signed is None:
+        raise NotFound("This link has no recorded issue event.", code="not_found")
+    return jsonify(signed)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from distserver.db import Base, UTCDateTime, intpk, utcnow
+from distserver.db import Base, BigId, UTCDateTime, intpk, utcnow
 
 
 class AuditEvent(Base):
@@ -58,3 +58,26 @@ class AuditEvent(Base):
         "link_id",
         "data",
     )
+
+
+class AuditSeal(Base):
+    """An event's place in the hash chain: seq (0, 1, 2, ... with no gaps) and the chain
+    hash after it (see distserver.audit.chain). Written once by the sealer, never updated."""
+
+    __tablename__ = "audit_seals"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigId, ForeignKey("audit_events.id"), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))  # 64 lowercase hex
+
+
+class AuditCheckpoint(Base):
+    """A signed head of the chain (distserver.audit.checkpoints.Checkpoint), one per batch."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(128))  # base64 of 64 bytes

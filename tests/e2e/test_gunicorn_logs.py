@@ -1,0 +1,105 @@
+"""The app under gunicorn, as in production: links work, and no secret (token, session
+cookie, presigned signature) reaches any log it writes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from distserver.config import PROJECT_DIR
+from tests.support.s3fixtures import s3_settings
+
+BIN = Path(sys.executable).parent
+SECRET = "gunicorn-test-secret-0123456789-abcdefghijklmnop"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_no_secret_in_any_log(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
+    env.update({f"DISTSERVER_{k}": v for k, v in s3_settings(s3_env).items()})
+    env.update(
+        {
+            "DISTSERVER_ENV": "production",
+            "DISTSERVER_SECRET_KEY": SECRET,
+            "DISTSERVER_INSTANCE_DIR": str(tmp_path / "instance"),
+            "DISTSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": "2",
+        }
+    )
+    cli = [str(BIN / "distserver")]
+    run([*cli, "db", "upgrade"], env)
+    run([*cli, "users", "create", "r@example.org"], env)
+    token = run([*cli, "tokens", "create", "r@example.org", "--name", "t"], env)
+    run([*cli, "models", "create", "acme/llm", "--plan", "open"], env)
+    src = tmp_path / "w"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    run([*cli, "models", "publish", "acme/llm", str(src)], env)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=(logs / "stdout.log").open("w"),
+        stderr=(logs / "stderr.log").open("w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    http = requests.Session()
+    http.trust_env = False
+    try:
+        for _ in range(120):
+            try:
+                if http.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                assert server.poll() is None, (logs / "stderr.log").read_text()
+                time.sleep(0.25)
+        auth = {"Authorization": f"Bearer {token}"}
+        link = http.post(
+            f"{base}/api/v1/models/acme/llm/links", json={"path": "config.json"}, headers=auth
+        )
+        assert link.status_code == 201, link.text
+        assert "X-Amz-Signature=" in link.json()["url"]
+        assert http.get(link.json()["url"], timeout=10).status_code == 200
+        assert (
+            http.get(
+                f"{base}/dl/{link.json()['link_id']}", headers=auth, allow_redirects=False
+            ).status_code
+            == 302
+        )
+        bad = {"Authorization": f"Bearer {token[:-1]}x"}
+        assert (
+            http.post(
+                f"{base}/api/v1/models/acme/llm/links", json={"path": "x"}, headers=bad
+            ).status_code
+            == 401
+        )
+        assert http.get(f"{base}/readyz").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    written = {p.name: p.read_text() for p in logs.iterdir()}
+    assert "POST /api/v1/models/acme/llm/links" in written["stdout.log"] + written["stderr.log"]
+    for name, text in written.items():
+        for secret in ("dst_", "X-Amz-Signature=", "X-Amz-Credential=", "session=", SECRET):
+            assert secret not in text, f"{secret!r} appears in {name}"

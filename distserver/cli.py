@@ -42,13 +42,15 @@ def main() -> None:
 def _register() -> None:
     from flask_migrate.cli import db as db_group
 
-    from distserver.access.commands import grants
+    from distserver.access.commands import access, applications, grants, orgs, webhooks_group
     from distserver.accounts.commands import tokens, users
     from distserver.catalog.commands import models
     from distserver.demo import demo
     from distserver.releases.commands import releases
 
     for command in (db_group, users, tokens, models, grants, releases, demo):
+        main.add_command(command)
+    for command in (applications, orgs, webhooks_group, access):
         main.add_command(command)
     try:
         from distserver.audit.commands import audit

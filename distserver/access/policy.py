@@ -39,6 +39,9 @@ class Principal:
     suspended: bool = False
     token_id: int | None = None
     user_agent: str | None = None
+    # The user has TOTP enrolled and, for a web session, proved it in this session
+    # (API tokens and CLI actors of an enrolled user count: see accounts/staff.py).
+    second_factor: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -180,12 +183,14 @@ def _qualify(
             return Decision.deny(
                 "no_grant", f"You need an approved {tier.name} grant for {model.ref}."
             )
-    if tier.agreement is not None and tier.agreement.sha256 not in facts.accepted:
-        return Decision.deny(
-            "agreement_required",
-            f"Accept the {tier.agreement.name} agreement (version {tier.agreement.version}) "
-            f"to download {model.ref}.",
-        )
+    # The tier's agreement and the model's own, each in its current version.
+    for agreement in tier.agreements_for(model.ref):
+        if agreement.sha256 not in facts.accepted:
+            return Decision.deny(
+                "agreement_required",
+                f"Accept the {agreement.name} agreement (version {agreement.version}) "
+                f"to download {model.ref}.",
+            )
     return None
 
 

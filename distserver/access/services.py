@@ -49,16 +49,36 @@ def add_grant(
     actor: Principal,
     source: str = "admin",
 ) -> Grant:
+    grant = new_grant(session, user, tier, model, days=days, actor=actor, source=source)
+    session.commit()
+    return grant
+
+
+def new_grant(
+    session: Session,
+    user: User,
+    tier: Tier,
+    model: Model | None,
+    *,
+    days: int | None,
+    actor: Principal,
+    source: str = "admin",
+    start: datetime | None = None,
+) -> Grant:
+    """Add a grant and its audit event to the caller's transaction (no commit).
+    `days` None means the tier's grant_days; `start` (default now) is when the
+    duration starts counting, so a renewal can extend a live grant."""
     if days is not None and days < 1:
         raise BadRequest("A grant lasts at least one day.", code="invalid_days")
     days = days if days is not None else tier.grant_days
+    start = max(start or utcnow(), utcnow())
     grant = Grant(
         user_id=user.id,
         tier=tier.name,
         model_id=model.id if model else None,
         source=source,
         granted_by_id=actor.user_id,
-        expires_at=utcnow() + timedelta(days=days) if days else None,
+        expires_at=start + timedelta(days=days) if days else None,
     )
     session.add(grant)
     session.flush()
@@ -70,7 +90,6 @@ def add_grant(
         tier=tier.name,
         data={"grant_id": grant.id, "user": user.email, "days": days, "source": source},
     )
-    session.commit()
     return grant
 
 
@@ -107,27 +126,81 @@ def revoke_grants(
     return len(grants)
 
 
-def accept_agreement(session: Session, user: User, tier: Tier, actor: Principal) -> None:
-    if tier.agreement is None:
-        raise BadRequest(f"The {tier.name} tier has no agreement to accept.", code="no_agreement")
-    a = tier.agreement
-    session.add(
-        AgreementAcceptance(user_id=user.id, agreement=a.name, version=a.version, sha256=a.sha256)
-    )
-    record(
-        session,
-        EventTag.AGREEMENT_ACCEPTED,
-        actor,
-        tier=tier.name,
-        data={"agreement": a.name, "version": a.version, "agreement_sha256": a.sha256},
-    )
+def revoke_grant(session: Session, grant_id: int, actor: Principal) -> Grant:
+    """Revoke one grant by id (reviewers and admins); effective on the next request."""
+    from distserver.access import webhooks
+    from distserver.accounts.staff import require_role
+
+    require_role(actor, frozenset({"reviewer", "admin"}), "revoke grants", allow_system=True)
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise NotFound(f"No live grant {grant_id}.", code="grant_not_found")
+    grant.revoked_at = utcnow()
+    user = session.get(User, grant.user_id)
+    model = session.get(Model, grant.model_id) if grant.model_id else None
+    assert user is not None
+    ref = model.ref if model else None
+    data = {"grant_id": grant.id, "user": user.email}
+    record(session, EventTag.GRANT_REVOKED, actor, model=ref, tier=grant.tier, data=data)
+    webhooks.emit(session, EventTag.GRANT_REVOKED, {**data, "tier": grant.tier, "model": ref})
     session.commit()
+    return grant
+
+
+def accept_agreement(
+    session: Session,
+    user: User,
+    tier: Tier,
+    actor: Principal,
+    *,
+    model_ref: str | None = None,
+    commit: bool = True,
+) -> None:
+    """Record the user's acceptance of the current version of every agreement of
+    `tier` (with `model_ref`: the model's own agreement too)."""
+    agreements = (
+        tier.agreements_for(model_ref)
+        if model_ref
+        else ((tier.agreement,) if tier.agreement else ())
+    )
+    if not agreements:
+        raise BadRequest(f"The {tier.name} tier has no agreement to accept.", code="no_agreement")
+    held = set(
+        session.scalars(
+            select(AgreementAcceptance.sha256).where(AgreementAcceptance.user_id == user.id)
+        )
+    )
+    for a in agreements:
+        if a.sha256 in held:
+            continue
+        session.add(
+            AgreementAcceptance(
+                user_id=user.id, agreement=a.name, version=a.version, sha256=a.sha256
+            )
+        )
+        record(
+            session,
+            EventTag.AGREEMENT_ACCEPTED,
+            actor,
+            model=model_ref,
+            tier=tier.name,
+            data={"agreement": a.name, "version": a.version, "agreement_sha256": a.sha256},
+        )
+    if commit:
+        session.commit()
 
 
 def gather_facts(
-    session: Session, principal: Principal, model: Model | None, day: str
+    session: Session,
+    principal: Principal,
+    model: Model | None,
+    day: str,
+    tiers: Mapping[str, Tier] | None = None,
 ) -> AccessFacts:
-    """Everything the policy needs to know about what `principal` holds."""
+    """Everything the policy needs to know about what `principal` holds: live grant
+    rows, plus the tier of each organisation the user belongs to whose signed
+    agreement is current (see organizations.membership_grants), and the sha256 of
+    every agreement version accepted. `tiers` defaults to the app's tiers."""
     used = {
         c.tier: c.used
         for c in session.scalars(
@@ -139,9 +212,15 @@ def gather_facts(
     if principal.anonymous:
         return AccessFacts(used_today=used)
     assert principal.user_id is not None
+    if tiers is None:
+        from distserver.runtime import current_runtime
+
+        tiers = current_runtime().tiers
+    from distserver.access.organizations import membership_grants
+
     grants = tuple(
         GrantFacts(g.tier, g.expires_at) for g in live_grants(session, principal.user_id, model)
-    )
+    ) + tuple(membership_grants(session, principal.user_id, tiers))
     accepted = frozenset(
         session.scalars(
             select(AgreementAcceptance.sha256).where(

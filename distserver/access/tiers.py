@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,27 @@ class Tier:
     fingerprint_strength: float = 0.005
     agreement: Agreement | None = None
     form: tuple[FormField, ...] = field(default_factory=tuple)
+    # Per-model extra terms, keyed by "ns/name" (from tiers/models/<ns>__<name>.toml).
+    extras: Mapping[str, ModelTerms] = field(default_factory=dict, hash=False, compare=False)
+
+    def agreements_for(self, model_ref: str) -> tuple[Agreement, ...]:
+        """Every agreement one must accept to stand in this tier for `model_ref`."""
+        extra = self.extras.get(model_ref)
+        own = (self.agreement,) if self.agreement else ()
+        return own + ((extra.agreement,) if extra and extra.agreement else ())
+
+    def form_for(self, model_ref: str) -> tuple[FormField, ...]:
+        """The tier's form fields followed by the model's own."""
+        extra = self.extras.get(model_ref)
+        return self.form + (extra.form if extra else ())
+
+
+@dataclass(frozen=True)
+class ModelTerms:
+    """What one model adds to a tier: its own agreement and extra form fields."""
+
+    agreement: Agreement | None = None
+    form: tuple[FormField, ...] = ()
 
 
 class FieldReader:
@@ -144,19 +166,7 @@ def parse_tier(path: Path, data: dict[str, Any], tiers_dir: Path) -> Tier:
         agreement = load_agreement(tiers_dir, a.get("name", str), str(a.get("version", str)), path)
     if qualification == "click_through" and agreement is None:
         raise r.fail("agreement", "is required when qualification is 'click_through'")
-    form = []
-    for i, raw in enumerate(r.get("form", list, [])):
-        f = FieldReader(path, raw, f"form[{i}].")
-        f.unknown({"name", "label", "type", "required", "choices"})
-        form.append(
-            FormField(
-                name=f.get("name", str),
-                label=f.get("label", str),
-                type=f.choice("type", FIELD_TYPES, "text"),
-                required=f.get("required", bool, True),
-                choices=tuple(f.get("choices", list, [])),
-            )
-        )
+    form = parse_form(path, r)
     strength = float(r.get("fingerprint_strength", (int, float), 0.005))
     if not 0 < strength < 0.1:
         raise r.fail("fingerprint_strength", "must be between 0 and 0.1")
@@ -178,6 +188,55 @@ def parse_tier(path: Path, data: dict[str, Any], tiers_dir: Path) -> Tier:
     )
 
 
+def parse_form(path: Path, r: FieldReader) -> tuple[FormField, ...]:
+    form: list[FormField] = []
+    for i, raw in enumerate(r.get("form", list, [])):
+        f = FieldReader(path, raw, f"{r.prefix}form[{i}].")
+        f.unknown({"name", "label", "type", "required", "choices"})
+        kind = f.choice("type", FIELD_TYPES, "text")
+        choices = tuple(str(c) for c in f.get("choices", list, []))
+        if kind == "select" and not choices:
+            raise f.fail("choices", "is required for a select field")
+        name = f.get("name", str)
+        if not NAME_RE.match(name) or name in {x.name for x in form}:
+            raise f.fail("name", "must be a unique lowercase name")
+        form.append(
+            FormField(name, f.get("label", str), kind, f.get("required", bool, True), choices)
+        )
+    return tuple(form)
+
+
+def load_model_terms(tiers_dir: Path, tiers: dict[str, Tier]) -> dict[str, Tier]:
+    """Attach per-model terms from `tiers/models/<ns>__<name>.toml`, whose tables are
+    named after tiers: `[researcher]` with an optional `agreement = {name, version}`
+    (a Markdown file in tiers/agreements/) and `[[researcher.form]]` fields, which
+    come after the tier's own fields on that model's application form."""
+    folder = tiers_dir / "models"
+    extras: dict[str, dict[str, ModelTerms]] = {}
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        ns, sep, name = path.stem.partition("__")
+        if not sep or not NAME_RE.match(ns.lower()) or not name:
+            raise ConfigError(f"{path}: name the file <namespace>__<name>.toml")
+        for tier_name, table in read_toml(path).items():
+            r = FieldReader(path, table if isinstance(table, dict) else {}, f"{tier_name}.")
+            if tier_name not in tiers or not isinstance(table, dict):
+                raise ConfigError(f"{path}: table [{tier_name}] does not name a tier")
+            r.unknown({"agreement", "form"})
+            agreement = None
+            if "agreement" in table:
+                a = FieldReader(path, r.get("agreement", dict), f"{tier_name}.agreement.")
+                a.unknown({"name", "version"})
+                agreement = load_agreement(
+                    tiers_dir, a.get("name", str), str(a.get("version", (str, int))), path
+                )
+            form = parse_form(path, r)
+            clash = {f.name for f in form} & {f.name for f in tiers[tier_name].form}
+            if clash:
+                raise r.fail("form", f"repeats the tier's field {sorted(clash)[0]!r}")
+            extras.setdefault(tier_name, {})[f"{ns}/{name}"] = ModelTerms(agreement, form)
+    return {n: replace(t, extras=extras.get(n, {})) for n, t in tiers.items()}
+
+
 def load_tiers(tiers_dir: Path) -> dict[str, Tier]:
     if not tiers_dir.is_dir():
         raise ConfigError(f"{tiers_dir}: the tiers folder does not exist (DISTSERVER_TIERS_DIR)")
@@ -189,4 +248,4 @@ def load_tiers(tiers_dir: Path) -> dict[str, Tier]:
         tiers[tier.name] = tier
     if not tiers:
         raise ConfigError(f"{tiers_dir}: no tier definitions (*.toml) found")
-    return tiers
+    return load_model_terms(tiers_dir, tiers)

@@ -10,6 +10,7 @@ from flask import request  # noqa: E402
 from flask_login import current_user  # noqa: E402
 
 from distserver.api import (  # noqa: E402,F401  (registers routes)
+    applications_views,
     audit_views,
     catalog_views,
     links_views,

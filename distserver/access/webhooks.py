@@ -1,0 +1,236 @@
+"""Webhooks: admins subscribe a URL to event tags; each event becomes one delivery
+row per subscribed hook, in the caller's transaction. Right after that
+transaction commits, one attempt is made with a short timeout (never inside the
+transaction); a failure only schedules a retry with exponential backoff, run by
+`distserver webhooks deliver` (deliver_due).
+
+Each delivery is a POST of a JSON body, signed so a receiver can check it came
+from this server and is fresh:
+
+    X-Distserver-Timestamp: <unix seconds>
+    X-Distserver-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>
+    X-Distserver-Event: <event tag>
+    X-Distserver-Delivery: <delivery id>
+
+A retry sends the same body with a fresh timestamp and signature."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session, scoped_session
+
+from distserver.access.models import Webhook, WebhookDelivery
+from distserver.access.policy import Principal
+from distserver.accounts.staff import require_role
+from distserver.audit.service import record
+from distserver.audit.tags import EventTag
+from distserver.db import utcnow
+from distserver.errors import BadRequest, NotFound
+
+ADMIN = frozenset({"admin"})
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=6)
+MAX_ATTEMPTS = 8
+IMMEDIATE_TIMEOUT = 3.0
+RETRY_TIMEOUT = 10.0
+PENDING_KEY = "distserver.webhooks.pending"
+HOOKED_KEY = "distserver.webhooks.hooked"
+KNOWN_EVENTS = frozenset(str(t) for t in EventTag)
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """The value of X-Distserver-Signature for this timestamp and body."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def verify(secret: str, timestamp: str, body: str, header: str, *, max_age: int = 300) -> bool:
+    """What a receiver does: a matching signature over a timestamp no older than max_age."""
+    try:
+        fresh = abs(time.time() - int(timestamp)) <= max_age
+    except ValueError:
+        return False
+    return fresh and hmac.compare_digest(signature(secret, timestamp, body), header)
+
+
+def create_webhook(
+    session: Session, url: str, events: list[str], actor: Principal
+) -> tuple[Webhook, str]:
+    """Create a hook; returns it and its secret, which is shown only this once."""
+    require_role(actor, ADMIN, "configure webhooks", allow_system=True)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+        raise BadRequest("A webhook URL is an http(s) URL of at most 500 characters.")
+    if parts.username or parts.password:
+        raise BadRequest("Put no credentials in a webhook URL; deliveries are signed.")
+    events = sorted(set(events))
+    unknown = [e for e in events if e != "*" and e not in KNOWN_EVENTS]
+    if not events or unknown:
+        raise BadRequest(
+            f"Unknown event {unknown[0]!r}." if unknown else "Subscribe to at least one event.",
+            code="invalid_events",
+        )
+    secret = secrets.token_urlsafe(32)
+    hook = Webhook(url=url, secret=secret, events=" ".join(events), created_by_id=actor.user_id)
+    session.add(hook)
+    session.flush()
+    record(
+        session,
+        EventTag.WEBHOOK_CREATED,
+        actor,
+        data={"webhook_id": hook.id, "host": parts.hostname, "events": events},
+    )
+    session.commit()
+    return hook, secret
+
+
+def list_webhooks(session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).order_by(Webhook.id)))
+
+
+def deliveries(session: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:
+    if session.get(Webhook, webhook_id) is None:
+        raise NotFound("No such webhook.", code="webhook_not_found")
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def emit(session: Session, event_tag: str, payload: dict[str, Any]) -> list[int]:
+    """Queue `event_tag` with `payload` for every active hook subscribed to it, in the
+    caller's transaction (the caller commits). One attempt is made right after the
+    commit; failures are retried by deliver_due. Returns the delivery ids."""
+    hooks = [
+        h
+        for h in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+        if event_tag in h.events.split() or "*" in h.events.split()
+    ]
+    if not hooks:
+        return []
+    now = utcnow()
+    body = json.dumps(
+        {"event": str(event_tag), "occurred_at": now.isoformat(), "data": payload},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    rows = [
+        WebhookDelivery(webhook_id=h.id, event=str(event_tag), body=body, next_attempt_at=now)
+        for h in hooks
+    ]
+    session.add_all(rows)
+    session.flush()
+    ids = [r.id for r in rows]
+    _after_commit(session).extend(ids)
+    return ids
+
+
+def deliver_due(
+    session: Session, now: datetime | None = None, timeout: float = RETRY_TIMEOUT
+) -> int:
+    """Attempt every pending delivery whose time has come; returns how many succeeded."""
+    now = now or utcnow()
+    due = select(WebhookDelivery.id).where(
+        WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+    )
+    return deliver(session, list(session.scalars(due.order_by(WebhookDelivery.id))), timeout, now)
+
+
+def deliver(session: Session, ids: list[int], timeout: float, now: datetime | None = None) -> int:
+    """One attempt for each pending delivery in `ids`; commits each outcome."""
+    ok = 0
+    for delivery_id in ids:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.status != "pending":
+            continue
+        hook = session.get(Webhook, delivery.webhook_id)
+        assert hook is not None
+        status, error = _post(hook, delivery, timeout)
+        delivery.attempts += 1
+        delivery.last_status, delivery.last_error = status, error
+        when = now or utcnow()
+        if status is not None and 200 <= status < 300:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                "delivered",
+                when,
+                None,
+            )
+            ok += 1
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status, delivery.next_attempt_at = "failed", None
+        else:
+            delay = min(BACKOFF_BASE * 2 ** (delivery.attempts - 1), BACKOFF_CAP)
+            delivery.next_attempt_at = when + delay
+        session.commit()
+    return ok
+
+
+def _post(
+    hook: Webhook, delivery: WebhookDelivery, timeout: float
+) -> tuple[int | None, str | None]:
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(  # noqa: S310 (scheme checked at creation)
+        hook.url,
+        data=delivery.body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "distserver-webhooks/1",
+            "X-Distserver-Event": delivery.event,
+            "X-Distserver-Delivery": str(delivery.id),
+            "X-Distserver-Timestamp": timestamp,
+            "X-Distserver-Signature": signature(hook.secret, timestamp, delivery.body),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _after_commit(session: Session) -> list[int]:
+    """The list of delivery ids to attempt once this session's transaction commits."""
+    real = session() if isinstance(session, scoped_session) else session
+    if not real.info.get(HOOKED_KEY):
+        real.info[HOOKED_KEY] = True
+        event.listen(real, "after_commit", _attempt_pending)
+        event.listen(real, "after_soft_rollback", _forget_pending)
+    return real.info.setdefault(PENDING_KEY, [])
+
+
+def _attempt_pending(session: Session) -> None:
+    ids = session.info.pop(PENDING_KEY, [])
+    if not ids:
+        return
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    try:
+        with Session(bind=engine) as fresh:
+            deliver(fresh, ids, IMMEDIATE_TIMEOUT)
+    except Exception:  # the deliveries stay pending for deliver_due
+        import logging
+
+        logging.getLogger("distserver").exception("immediate webhook delivery failed")
+
+
+def _forget_pending(session: Session, previous_transaction: object) -> None:
+    if not session.in_transaction():  # the outermost transaction rolled back
+        session.info.pop(PENDING_KEY, None)

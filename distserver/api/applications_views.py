@@ -1,0 +1,338 @@
+"""Early access in /api/v1: applications and their review, agreements, "my access",
+grants (renew, revoke), partner organisations, webhooks and the access report.
+Writes need a session (CSRF applies) or a token with the "manage" scope; reads
+"read". Objects the caller may not see answer 404, exactly as missing ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from distserver.access import applications as apps
+from distserver.access import organizations as orgs
+from distserver.access import reports, webhooks
+from distserver.access.policy import Principal, may_see
+from distserver.access.services import accept_agreement, require_tier, revoke_grant
+from distserver.accounts.models import User
+from distserver.accounts.services import get_user
+from distserver.accounts.sessions import current_principal
+from distserver.api import api_v1
+from distserver.api.links_views import json_body, string_field
+from distserver.catalog.models import Model
+from distserver.catalog.names import check_names
+from distserver.catalog.services import find_model
+from distserver.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from distserver.extensions import db
+from distserver.releases.services import model_facts
+from distserver.runtime import current_runtime
+
+
+def _signed_in(*, write: bool) -> tuple[Principal, User]:
+    principal = current_principal(scope="manage" if write else "read")
+    if principal.anonymous:
+        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    if principal.suspended:
+        raise Forbidden("Your account is suspended.", code="suspended")
+    user = db.session.get(User, principal.user_id)
+    assert user is not None
+    return principal, user
+
+
+def _visible_model(namespace: str, name: str, principal: Principal) -> Model:
+    check_names(namespace, name)
+    model = find_model(db.session, namespace, name)
+    facts = model_facts(db.session, model, current_runtime().plans) if model else None
+    if model is None or not may_see(principal, facts):
+        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
+    return model
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    return string_field(data, key, required=False)
+
+
+def _app_json(application: Any, *, history: bool = False) -> dict[str, Any]:
+    return reports.application_dict(db.session, application, with_history=history)
+
+
+@api_v1.post("/models/<namespace>/<name>/applications")
+def apply(namespace: str, name: str) -> tuple[Response, int]:
+    principal, user = _signed_in(write=True)
+    data = json_body()
+    model = _visible_model(namespace, name, principal)
+    rt = current_runtime()
+    plan = rt.plans.get(model.plan)
+    plan_tiers = frozenset(t for s in plan.stages for t in s.tiers) if plan else frozenset()
+    application = apps.submit(
+        db.session,
+        rt.tiers,
+        user,
+        model,
+        string_field(data, "tier", required=True) or "",
+        data.get("answers"),
+        actor=principal,
+        agreement_sha256=_optional_str(data, "agreement_sha256"),
+        model_agreement_sha256=_optional_str(data, "model_agreement_sha256"),
+        plan_tiers=plan_tiers,
+    )
+    return jsonify(_app_json(application)), 201
+
+
+@api_v1.get("/applications")
+def application_queue() -> Response:
+    principal = current_principal(scope="read")
+    if principal.anonymous:
+        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    args = request.args
+    model = None
+    if args.get("model"):
+        namespace, _, name = args["model"].partition("/")
+        check_names(namespace, name)
+        model = find_model(db.session, namespace, name)
+        if model is None:
+            return jsonify({"applications": []})
+    status = args.get("status", "pending") or None
+    rows = apps.queue(db.session, principal, status=status, tier=args.get("tier"), model=model)
+    return jsonify({"applications": [_app_json(a, history=True) for a in rows]})
+
+
+@api_v1.get("/applications/<int:app_id>")
+def application_detail(app_id: int) -> Response:
+    principal, _ = _signed_in(write=False)
+    application = apps.get_application(db.session, app_id, principal)
+    reviewer = bool(principal.roles & apps.REVIEWERS)
+    return jsonify(_app_json(application, history=reviewer))
+
+
+def _decide(ids: list[int], decision: str) -> Response:
+    principal, _ = _signed_in(write=True)
+    data = json_body()
+    rows = apps.decide(
+        db.session, current_runtime().tiers, ids, decision, _optional_str(data, "reason"), principal
+    )
+    return jsonify({"applications": [_app_json(a) for a in rows]})
+
+
+@api_v1.post("/applications/<int:app_id>/approve")
+def approve(app_id: int) -> Response:
+    return _decide([app_id], "approve")
+
+
+@api_v1.post("/applications/<int:app_id>/reject")
+def reject(app_id: int) -> Response:
+    return _decide([app_id], "reject")
+
+
+@api_v1.post("/applications/decide")
+def decide_many() -> Response:
+    data = request.get_json(silent=True, force=True) or {}
+    ids = data.get("ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+        raise BadRequest("'ids' must be a list of application ids.", code="invalid_ids")
+    decision = data.get("decision")
+    if not isinstance(decision, str):
+        raise BadRequest("'decision' is 'approve' or 'reject'.", code="invalid_decision")
+    return _decide(ids, decision)
+
+
+@api_v1.post("/applications/<int:app_id>/withdraw")
+def withdraw(app_id: int) -> Response:
+    principal, _ = _signed_in(write=True)
+    return jsonify(_app_json(apps.withdraw(db.session, app_id, principal)))
+
+
+@api_v1.post("/models/<namespace>/<name>/agreement")
+def accept(namespace: str, name: str) -> tuple[Response, int]:
+    principal, user = _signed_in(write=True)
+    data = json_body()
+    model = _visible_model(namespace, name, principal)
+    tier = require_tier(current_runtime().tiers, string_field(data, "tier", required=True) or "")
+    if not tier.agreements_for(model.ref):
+        raise BadRequest(f"The {tier.name} tier has no agreement to accept.", code="no_agreement")
+    apps.check_agreements(
+        tier,
+        model.ref,
+        _optional_str(data, "agreement_sha256"),
+        _optional_str(data, "model_agreement_sha256"),
+    )
+    accept_agreement(db.session, user, tier, principal, model_ref=model.ref)
+    accepted = [
+        {"agreement": a.name, "version": a.version, "sha256": a.sha256}
+        for a in tier.agreements_for(model.ref)
+    ]
+    return jsonify({"tier": tier.name, "model": model.ref, "accepted": accepted}), 201
+
+
+@api_v1.get("/me/access")
+def my_access() -> Response:
+    _, user = _signed_in(write=False)
+    return jsonify(reports.my_access(db.session, user.id, current_runtime().tiers))
+
+
+@api_v1.post("/grants/<int:grant_id>/renew")
+def renew(grant_id: int) -> tuple[Response, int]:
+    principal, _ = _signed_in(write=True)
+    data = json_body() if request.content_length else {}
+    application = apps.renew(
+        db.session,
+        current_runtime().tiers,
+        grant_id,
+        principal,
+        answers=data.get("answers"),
+        agreement_sha256=_optional_str(data, "agreement_sha256"),
+        model_agreement_sha256=_optional_str(data, "model_agreement_sha256"),
+    )
+    return jsonify(_app_json(application)), 201
+
+
+@api_v1.post("/grants/<int:grant_id>/revoke")
+@api_v1.delete("/grants/<int:grant_id>")
+def revoke(grant_id: int) -> Response:
+    principal, _ = _signed_in(write=True)
+    if not principal.roles & apps.REVIEWERS:
+        raise NotFound(f"No live grant {grant_id}.", code="grant_not_found")
+    grant = revoke_grant(db.session, grant_id, principal)
+    return jsonify({"id": grant.id, "revoked_at": reports.iso(grant.revoked_at)})
+
+
+@api_v1.post("/orgs")
+def create_org() -> tuple[Response, int]:
+    principal, _ = _signed_in(write=True)
+    data = json_body()
+    tier = require_tier(current_runtime().tiers, _optional_str(data, "tier") or "vetted_partner")
+    org = orgs.create_org(
+        db.session,
+        string_field(data, "slug", required=True) or "",
+        string_field(data, "name", required=True) or "",
+        tier,
+        principal,
+    )
+    return jsonify(_org_json(org)), 201
+
+
+@api_v1.get("/orgs/<slug>")
+def show_org(slug: str) -> Response:
+    principal, _ = _signed_in(write=False)
+    return jsonify(_org_json(orgs.visible_org(db.session, slug, principal)))
+
+
+@api_v1.post("/orgs/<slug>/members")
+def add_member(slug: str) -> tuple[Response, int]:
+    principal, _ = _signed_in(write=True)
+    data = json_body()
+    org = orgs.visible_org(db.session, slug, principal)
+    user = get_user(db.session, string_field(data, "email", required=True) or "")
+    orgs.add_member(db.session, org, user, principal, _optional_str(data, "role") or "member")
+    return jsonify(_org_json(org)), 201
+
+
+@api_v1.delete("/orgs/<slug>/members/<int:user_id>")
+def remove_member(slug: str, user_id: int) -> Response:
+    principal, _ = _signed_in(write=True)
+    org = orgs.visible_org(db.session, slug, principal)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No member {user_id} in {slug}.", code="member_not_found")
+    orgs.remove_member(db.session, org, user, principal)
+    return jsonify(_org_json(org))
+
+
+@api_v1.post("/orgs/<slug>/agreement")
+def sign_org_agreement(slug: str) -> tuple[Response, int]:
+    principal, _ = _signed_in(write=True)
+    data = json_body()
+    org = orgs.visible_org(db.session, slug, principal)
+    tier = require_tier(current_runtime().tiers, org.tier)
+    orgs.sign_agreement(
+        db.session,
+        org,
+        tier,
+        signed_by=string_field(data, "signed_by", required=True) or "",
+        actor=principal,
+    )
+    return jsonify(_org_json(org)), 201
+
+
+def _org_json(org: Any) -> dict[str, Any]:
+    signed = orgs.current_agreement(db.session, org, current_runtime().tiers)
+    return {
+        "slug": org.slug,
+        "name": org.name,
+        "tier": org.tier,
+        "agreement": None
+        if signed is None
+        else {
+            "agreement": signed.agreement,
+            "version": signed.version,
+            "sha256": signed.sha256,
+            "signed_by": signed.signed_by,
+            "signed_at": reports.iso(signed.signed_at),
+            "expires_at": reports.iso(signed.expires_at),
+        },
+        "members": [
+            {"user_id": u.id, "email": u.email, "role": m.role, "added_at": reports.iso(m.added_at)}
+            for m, u in orgs.members(db.session, org)
+        ],
+    }
+
+
+@api_v1.post("/webhooks")
+def create_webhook() -> tuple[Response, int]:
+    principal, _ = _signed_in(write=True)
+    data = json_body()
+    events = data.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise BadRequest("'events' must be a list of event tags.", code="invalid_events")
+    hook, secret = webhooks.create_webhook(
+        db.session, string_field(data, "url", required=True) or "", events, principal
+    )
+    # The secret is shown this once, to configure the receiver.
+    return jsonify({**_hook_json(hook), "secret": secret}), 201
+
+
+@api_v1.get("/webhooks")
+def list_webhooks() -> Response:
+    principal, _ = _signed_in(write=False)
+    if "admin" not in principal.roles:
+        raise Forbidden("Only admin staff may see webhooks.", code="forbidden")
+    return jsonify({"webhooks": [_hook_json(h) for h in webhooks.list_webhooks(db.session)]})
+
+
+def _hook_json(hook: Any) -> dict[str, Any]:
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "events": hook.events.split(),
+        "active": hook.active,
+        "created_at": reports.iso(hook.created_at),
+        "deliveries": [
+            {
+                "id": d.id,
+                "event": d.event,
+                "status": d.status,
+                "attempts": d.attempts,
+                "last_status": d.last_status,
+                "last_error": d.last_error,
+                "next_attempt_at": reports.iso(d.next_attempt_at),
+                "delivered_at": reports.iso(d.delivered_at),
+            }
+            for d in webhooks.deliveries(db.session, hook.id, limit=50)
+        ],
+    }
+
+
+@api_v1.get("/reports/access")
+def access_report() -> Response:
+    principal, _ = _signed_in(write=False)
+    rows = reports.access_report(db.session, principal)
+    fmt = request.args.get("format", "json")
+    if fmt == "csv":
+        return Response(
+            reports.report_csv(rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="access-report.csv"'},
+        )
+    if fmt != "json":
+        raise BadRequest("format is csv or json.", code="invalid_format")
+    return jsonify({"rows": rows})

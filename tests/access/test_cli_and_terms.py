@@ -1,0 +1,90 @@
+"""The access commands as an operator types them, and a model's own terms."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from distserver.access.models import Grant
+from distserver.cli import main
+from distserver.db import utcnow
+from distserver.extensions import db
+from distserver.mail import read_outbox
+from tests.access.support import ANSWERS, apply, link, manager, sha
+from tests.support.tiers import tiers_with
+from tests.support.world import World
+
+
+def test_cli_review_orgs_reminders_and_report(app, client, world: World) -> None:  # type: ignore[no-untyped-def]
+    cli = app.test_cli_runner()
+    world.model("acme/llm", stage="research-access")
+    world.person("rev@example.org", roles=("reviewer",))
+    app_id = apply(client, "acme/llm", manager(world, "a@example.org")).json["id"]
+    listed = cli.invoke(main, ["applications", "list"])
+    assert listed.exit_code == 0 and f"{app_id}\tpending\ta@example.org" in listed.output
+    assert cli.invoke(main, ["applications", "approve", str(app_id)]).exit_code == 1  # who?
+    refused = cli.invoke(main, ["applications", "reject", str(app_id), "--as", "rev@example.org"])
+    assert refused.exit_code == 1
+    ok = cli.invoke(main, ["applications", "approve", str(app_id), "--as", "rev@example.org"])
+    assert ok.exit_code == 0, ok.output
+
+    grant = db.session.scalar(db.select(Grant))
+    grant.expires_at = utcnow() + timedelta(days=3)
+    db.session.commit()
+    assert "reminded 1" in cli.invoke(main, ["grants", "remind", "--days", "7"]).output
+    assert "reminded 0" in cli.invoke(main, ["grants", "remind", "--days", "7"]).output
+    assert any("expires on" in m["subject"] for m in read_outbox() if m["to"] == "a@example.org")
+
+    world.person("m@example.org")
+    for args in (
+        ["orgs", "create", "lab", "--name", "Partner Lab"],
+        ["orgs", "sign-agreement", "lab", "--signed-by", "Director"],
+        ["orgs", "add-member", "lab", "m@example.org"],
+        ["orgs", "remove-member", "lab", "m@example.org"],
+        ["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "*"],
+        ["applications", "digest"],
+    ):
+        result = cli.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+    report = cli.invoke(main, ["access", "report", "--format", "csv"])
+    assert (
+        report.exit_code == 0
+        and "a@example.org,researcher,acme/llm,approved,rev@example.org" in report.output
+    )
+
+
+def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tiers_dir = tiers_with(tmp_path, {})
+    (tiers_dir / "agreements" / "llm-addendum.md").write_text("# Addendum\n\nNo medical use.\n")
+    (tiers_dir / "models").mkdir()
+    (tiers_dir / "models" / "acme__llm.toml").write_text(
+        '[researcher]\nagreement = { name = "llm-addendum", version = "1" }\n\n'
+        '[[researcher.form]]\nname = "country"\nlabel = "Country"\ntype = "country"\n'
+    )
+    app = make_app(db_backend, TIERS_DIR=str(tiers_dir), APPLICATION_DIGEST_THRESHOLD=0)
+    with app.app_context():
+        world, client = World(app, tmp_path / "src"), app.test_client()
+        world.model("acme/llm", stage="research-access")
+        world.model("acme/plain", stage="research-access")
+        tier = world.rt.tiers["researcher"]
+        addendum = tier.agreements_for("acme/llm")[1].sha256
+        headers = manager(world, "a@example.org")
+        reviewer = manager(world, "rev@example.org", roles=("reviewer",))
+        assert apply(client, "acme/llm", headers).json["error"]["code"] == "invalid_answers"
+        answers = {**ANSWERS, "country": "de"}
+        missing = apply(client, "acme/llm", headers, answers=answers)
+        assert (
+            missing.status_code == 409
+            and "model_agreement_sha256" in missing.json["error"]["message"]
+        )
+        ok = apply(client, "acme/llm", headers, answers=answers, model_agreement_sha256=addendum)
+        assert ok.status_code == 201 and ok.json["answers"]["country"] == "DE"
+        assert apply(client, "acme/plain", headers).status_code == 201  # no extra terms there
+        assert not [m for m in read_outbox() if m["to"] == "rev@example.org"]  # digest only
+        client.post(
+            "/api/v1/applications/decide",
+            json={"ids": [ok.json["id"]], "decision": "approve"},
+            headers=reviewer,
+        )
+        assert link(client, "acme/llm", headers).status_code == 201
+        assert sha("researcher") in {a.sha256 for a in tier.agreements_for("acme/llm")}

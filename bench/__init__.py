@@ -1,0 +1,1 @@
+"""distserver's benchmarks: `python -m bench --help` lists them (docs/benchmarks.md)."""

@@ -1,0 +1,91 @@
+"""Run distserver's benchmarks (docs/benchmarks.md).
+
+    python -m bench [links|resolve|all] [--seconds N]
+    python -m bench fingerprint [its own options]
+    python -m bench audit-verify [--events N]
+    python -m bench list
+
+`links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
+a last line of name=value pairs. `fingerprint` and `audit-verify` run their scripts
+(bench/fingerprint_bench.py, bench/audit_verify.py) as subprocesses, passing the
+remaining arguments through; they print their own table and last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> what it measures
+OWN = {
+    "links": "POST /api/v1/models/{ns}/{name}/links under load vs a presign-only Flask app",
+    "resolve": "HEAD /{ns}/{name}/resolve/main/{path} (Hugging Face door, S3 302) vs the same",
+}
+SCRIPTS = {
+    "fingerprint": ("fingerprint_bench.py", "fingerprinting a real small model, and tracing"),
+    "audit-verify": ("audit_verify.py", "`distserver audit verify` over sealed events"),
+}
+
+
+def _list() -> str:
+    rows = [("all", "links and resolve on one set-up (the default)")]
+    rows += list(OWN.items())
+    rows += [(name, f"{what} (bench/{script})") for name, (script, what) in SCRIPTS.items()]
+    return "\n".join(f"  {name:<14} {what}" for name, what in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SCRIPTS:
+        script = HERE / SCRIPTS[argv[0]][0]
+        return subprocess.call([sys.executable, str(script), *argv[1:]], cwd=HERE.parent)
+    if argv and argv[0] == "list":
+        print(_list())
+        return 0
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="distserver's benchmarks; figures are ratios against a baseline run "
+        "at the same time (docs/benchmarks.md).",
+        epilog="benchmarks:\n" + _list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("benchmark", nargs="?", default="all", choices=["all", *OWN])
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="length of each measured phase (default 10; the closed loop splits it "
+        "in two halves per server)",
+    )
+    parser.add_argument("--users", type=int, default=1000, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not 1 <= args.seconds <= 600:
+        parser.error("--seconds must be between 1 and 600")
+
+    from bench.links_bench import BenchError, run
+
+    names = list(OWN) if args.benchmark == "all" else [args.benchmark]
+    try:
+        outcomes = run(names, args.seconds, users=args.users)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped and removed", file=sys.stderr)
+        return 130
+    pairs: dict[str, str] = {}
+    for outcome in outcomes:
+        print(outcome.table())
+        print()
+        pairs.update(outcome.pairs())
+    print(" ".join(f"{k}={v}" for k, v in pairs.items()))
+    return 0 if all(o.events == o.counted for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,9 +46,10 @@ def _register() -> None:
     from distserver.accounts.commands import tokens, users
     from distserver.catalog.commands import models
     from distserver.demo import demo
+    from distserver.fingerprint.commands import fingerprints, trace
     from distserver.releases.commands import releases
 
-    for command in (db_group, users, tokens, models, grants, releases, demo):
+    for command in (db_group, users, tokens, models, grants, releases, demo, trace, fingerprints):
         main.add_command(command)
     for command in (applications, orgs, webhooks_group, access):
         main.add_command(command)

@@ -5,6 +5,7 @@ from distserver.accounts.models import ApiToken, User, UserRole
 from distserver.audit.models import AuditEvent
 from distserver.catalog.models import Blob, File, Model, Revision
 from distserver.downloads.models import DownloadLink, QuotaCounter
+from distserver.fingerprint.models import FingerprintCopy
 from distserver.releases.models import ReleaseState, StageTransition
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Blob",
     "DownloadLink",
     "File",
+    "FingerprintCopy",
     "Grant",
     "Model",
     "QuotaCounter",

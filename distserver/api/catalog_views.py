@@ -1,4 +1,18 @@
-"""GET /api/v1/models and /api/v1/models/<ns>/<name>."""
+"""GET /api/v1/models and /api/v1/models/<ns>/<name>.
+
+Fingerprinted recipients (a user whose standing on the model is in a tier with
+``fingerprint = true``): each ``*.safetensors`` entry of the model detail carries
+``"fingerprint"``:
+
+- ``"copy"``: the recipient's marked copy exists; ``sha256`` and ``size`` are the copy's,
+  exactly what a download will serve.
+- ``"pending"``: no copy yet (it is made at the first download; computing it here would
+  mark the whole file on a listing). ``size`` is exact (a copy has the published
+  length); ``sha256`` is the published file's, and the copy's will differ unless the
+  file holds no weight matrix. The link response carries the served sha256.
+
+Every other entry has ``"fingerprint": null`` and is served as published.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +24,10 @@ from distserver.access.policy import may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.catalog.services import list_models, main_revision
-from distserver.downloads.services import locate, model_access
+from distserver.downloads.services import locate, model_access, recipient_copies
 from distserver.errors import NotFound
 from distserver.extensions import db
+from distserver.fingerprint.copies import is_weights
 from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
 
@@ -48,6 +63,18 @@ def model_detail(namespace: str, name: str) -> Response:
     assert facts is not None
     revision = main_revision(db.session, target.model)
     decision = model_access(db.session, rt, principal, target.model)
+    files = revision.files if revision else []
+    marked, copies = recipient_copies(db.session, rt, principal, target.model, files)
+    listed: list[dict[str, Any]] = []
+    for f in files:
+        entry: dict[str, Any] = {"path": f.path, "size": f.size, "sha256": f.sha256}
+        entry["fingerprint"] = None
+        if marked and is_weights(f.path):
+            copy = copies.get(f.sha256)
+            entry["fingerprint"] = "copy" if copy else "pending"
+            if copy:
+                entry.update(size=copy.size, sha256=copy.sha256)
+        listed.append(entry)
     return jsonify(
         {
             "id": target.model.ref,
@@ -56,10 +83,7 @@ def model_detail(namespace: str, name: str) -> Response:
             "tiers": list(facts.admitted_tiers),
             "halted": facts.halted,
             "revision": revision.commit if revision else None,
-            "files": [
-                {"path": f.path, "size": f.size, "sha256": f.sha256}
-                for f in (revision.files if revision else [])
-            ],
+            "files": listed,
             "access": {
                 "allowed": decision.allowed,
                 "tier": decision.tier,

@@ -2,6 +2,13 @@
 and signed, for every door (native API, Hugging Face door, web, /dl/ links).
 
 Invariant: no URL leaves this module unless its audit event has been committed.
+
+Fingerprinted tiers: when the decided tier has ``fingerprint = true`` and the principal
+is a user, a weights file is served from the recipient's marked copy
+(``fingerprint.copies.copy_for``). The copy is made (and its row committed) before the
+transaction that counts the quota and records the link, never while the quota counter
+is locked; the link row, the audit event and the returned IssuedLink carry the copy's
+sha256 and size, and the event's data its fingerprint id, key id and original sha256.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from distserver.access.policy import Decision, Principal, decide
 from distserver.access.services import gather_facts, today
+from distserver.access.tiers import Tier
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
@@ -25,6 +33,7 @@ from distserver.catalog.services import find_file, find_model, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.errors import DistserverError, NotFound
+from distserver.fingerprint.copies import MarkedCopy, copy_for, live_copies, wants_copy
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
@@ -92,7 +101,7 @@ def request_link(
     """Decide, count the quota, record and sign. Refusals are recorded too, then
     raised as AccessDenied; the signer is never called for them."""
     now = now or utcnow()
-    decision = _decide_locked(session, rt, principal, target, now, path)
+    decision, copy = _decide_with_copy(session, rt, principal, target, now, path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, door, path)
     assert target.model and target.revision and target.file and decision.tier
@@ -103,17 +112,19 @@ def request_link(
         model_id=target.model.id,
         revision_id=target.revision.id,
         path=target.file.path,
-        sha256=target.file.sha256,
-        size=target.file.size,
+        sha256=copy.sha256 if copy else target.file.sha256,
+        size=copy.size if copy else target.file.size,
         tier=decision.tier,
         door=door,
         created_at=now,
         expires_at=now + timedelta(seconds=decision.link_ttl),
     )
     session.add(link)
-    _record_issue(session, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id)
+    _record_issue(
+        session, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id, copy
+    )
     session.commit()
-    return _sign(rt, link.id, target, decision, now, base_url)
+    return _sign(rt, link.id, target, decision, now, base_url, copy)
 
 
 def use_link(
@@ -139,12 +150,14 @@ def use_link(
     revision = session.get(Revision, link.revision_id)
     assert model is not None and revision is not None
     target = Target(model, revision, find_file(revision, link.path), model.ref)
-    decision = _decide_locked(session, rt, principal, target, now, link.path)
+    decision, copy = _decide_with_copy(session, rt, principal, target, now, link.path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, "dl", link.path)
-    _record_issue(session, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id)
+    _record_issue(
+        session, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id, copy
+    )
     session.commit()
-    return _sign(rt, link.id, target, decision, now, base_url)
+    return _sign(rt, link.id, target, decision, now, base_url, copy)
 
 
 def _decide(
@@ -190,6 +203,52 @@ def _decide_locked(
             )
         counter.used += 1
     return decision
+
+
+def _decide_with_copy(
+    session: Session,
+    rt: Runtime,
+    principal: Principal,
+    target: Target,
+    now: datetime,
+    path: str | None,
+) -> tuple[Decision, MarkedCopy | None]:
+    """The locked decision, and the principal's marked copy when the decided tier asks
+    for one (None: served as published). The copy is fetched or made first, on an
+    unlocked decision (copy_for commits, and marking a large file must not hold the
+    quota lock); should the locked decision land in a fingerprinted tier the first one
+    did not, the lock is dropped, the copy made, and the decision taken again."""
+    copy: MarkedCopy | None = None
+    tried = False
+    if wants_copy(_fingerprinting(rt), principal, target.file):
+        first = _decide(session, rt, principal, target, now, path)
+        if first.allowed and _wants(rt, principal, target, first):
+            copy, tried = _copy(session, rt, principal, target, first), True
+    while True:
+        decision = _decide_locked(session, rt, principal, target, now, path)
+        if not decision.allowed or not _wants(rt, principal, target, decision):
+            return decision, None
+        if tried:
+            return decision, copy
+        session.rollback()  # drop the counter lock (and its count) while marking
+        copy, tried = _copy(session, rt, principal, target, decision), True
+
+
+def _fingerprinting(rt: Runtime) -> Tier | None:
+    """Any tier that marks copies (None if none does: no request pays for a pre-check)."""
+    return next((t for t in rt.tiers.values() if t.fingerprint), None)
+
+
+def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision) -> bool:
+    return wants_copy(rt.tiers.get(decision.tier or ""), principal, target.file)
+
+
+def _copy(
+    session: Session, rt: Runtime, principal: Principal, target: Target, decision: Decision
+) -> MarkedCopy | None:
+    assert principal.user_id is not None and target.file is not None
+    tier = rt.tiers[decision.tier or ""]
+    return copy_for(session, rt, principal.user_id, tier, target.file, actor=principal)
 
 
 def _lock_counter(session: Session, subject: str, tier: str, day: str) -> QuotaCounter:
@@ -242,8 +301,16 @@ def _record_issue(
     now: datetime,
     door: str,
     link_id: str,
+    copy: MarkedCopy | None = None,
 ) -> None:
     assert target.revision and target.file
+    data: dict[str, object] = {"door": door, "link_ttl": decision.link_ttl}
+    if copy is not None:
+        data.update(
+            fingerprint_id=copy.fingerprint_id,
+            key_id=copy.key_id,
+            original_sha256=copy.original_sha256,
+        )
     record(
         session,
         tag,
@@ -252,19 +319,25 @@ def _record_issue(
         model=target.ref,
         revision=target.revision.commit,
         path=target.file.path,
-        sha256=target.file.sha256,
+        sha256=copy.sha256 if copy else target.file.sha256,
         tier=decision.tier,
         link_id=link_id,
-        data={"door": door, "link_ttl": decision.link_ttl},
+        data=data,
     )
 
 
 def _sign(
-    rt: Runtime, link_id: str, target: Target, decision: Decision, now: datetime, base_url: str
+    rt: Runtime,
+    link_id: str,
+    target: Target,
+    decision: Decision,
+    now: datetime,
+    base_url: str,
+    copy: MarkedCopy | None = None,
 ) -> IssuedLink:
     assert target.file and target.revision
     url = rt.storage.signed_url(
-        blob_key(target.file.sha256),
+        copy.key if copy else blob_key(target.file.sha256),
         ttl=decision.link_ttl,
         filename=posixpath.basename(target.file.path),
         base_url=base_url,
@@ -273,8 +346,8 @@ def _sign(
         link_id=link_id,
         url=url,
         expires_at=now + timedelta(seconds=decision.link_ttl),
-        size=target.file.size,
-        sha256=target.file.sha256,
+        size=copy.size if copy else target.file.size,
+        sha256=copy.sha256 if copy else target.file.sha256,
         path=target.file.path,
         commit=target.revision.commit,
         tier=decision.tier or "",
@@ -288,3 +361,33 @@ def model_access(session: Session, rt: Runtime, principal: Principal, model: Mod
     first = revision.files[0] if revision and revision.files else None
     target = Target(model, revision, first, model.ref)
     return _decide(session, rt, principal, target, utcnow(), first.path if first else None)
+
+
+def recipient_copies(
+    session: Session, rt: Runtime, principal: Principal, model: Model, files: list[File]
+) -> tuple[bool, dict[str, MarkedCopy]]:
+    """For listings: whether the principal's standing on the model is in a fingerprinted
+    tier, and their live copies among ``files``, by original sha256. Makes nothing: a
+    weights file with no copy yet lists the published sha256 (see the doors' docs)."""
+    decision = model_access(session, rt, principal, model)
+    tier = rt.tiers.get(decision.tier or "") if decision.allowed else None
+    weights = {f.sha256 for f in files if wants_copy(tier, principal, f)}
+    if not weights or principal.user_id is None:
+        return False, {}
+    return True, live_copies(session, principal.user_id, weights)
+
+
+def served_blob(
+    session: Session, rt: Runtime, principal: Principal, target: Target
+) -> tuple[str, int]:
+    """The sha256 and size a download of ``target.file`` serves to ``principal`` (for a
+    door's metadata answer, e.g. the Hugging Face door's HEAD): a fingerprinted
+    recipient's copy, made now if need be, so the metadata matches the bytes the
+    download that follows will serve. Issues no link and counts no quota."""
+    assert target.file is not None
+    decision = _decide(session, rt, principal, target, utcnow(), target.file.path)
+    if decision.allowed and _wants(rt, principal, target, decision):
+        copy = _copy(session, rt, principal, target, decision)
+        if copy is not None:
+            return copy.sha256, copy.size
+    return target.file.sha256, target.file.size

@@ -4,6 +4,9 @@ Every file is presented the way the Hub presents an LFS-tracked file: `oid` is t
 git blob id of its LFS pointer, `lfs.oid` the sha256 of the bytes. That sha256 is
 also the file's ETag on `resolve`, which is how `huggingface_hub` names its cache
 blobs and checks what it fetched.
+
+`served` (original sha256 -> (sha256, size)) substitutes a fingerprinted recipient's
+marked copies, so the listing reports the bytes that recipient is served.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from distserver.access.tiers import Tier
 from distserver.catalog.models import File, Model, Revision
 
 LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+Served = Mapping[str, tuple[str, int]]
+
+
+def served_as(file: File, served: Served | None) -> tuple[str, int]:
+    """The sha256 and size reported for `file` (its copy's, when one is served)."""
+    return (served or {}).get(file.sha256, (file.sha256, file.size))
 
 
 def iso(when: datetime) -> str:
@@ -34,9 +43,9 @@ def git_blob_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def lfs_info(file: File) -> dict[str, Any]:
-    pointer = lfs_pointer(file.sha256, file.size)
-    return {"oid": file.sha256, "size": file.size, "pointerSize": len(pointer)}
+def lfs_info(file: File, served: Served | None = None) -> dict[str, Any]:
+    sha, size = served_as(file, served)
+    return {"oid": sha, "size": size, "pointerSize": len(lfs_pointer(sha, size))}
 
 
 def gated(facts: ModelFacts, tiers: Mapping[str, Tier]) -> bool | str:
@@ -81,6 +90,7 @@ def model_info(
     tiers: Mapping[str, Tier],
     *,
     blobs: bool = False,
+    served: Served | None = None,
 ) -> dict[str, Any]:
     """`GET /api/models/{id}` as the Hub answers it (the fields clients read)."""
     files: Sequence[File] = revision.files if revision else ()
@@ -88,12 +98,13 @@ def model_info(
     for f in files:
         entry: dict[str, Any] = {"rfilename": f.path}
         if blobs:
-            entry["size"] = f.size
-            entry["blobId"] = git_blob_oid(lfs_pointer(f.sha256, f.size))
+            sha, size = served_as(f, served)
+            entry["size"] = size
+            entry["blobId"] = git_blob_oid(lfs_pointer(sha, size))
             entry["lfs"] = {
-                "sha256": f.sha256,
-                "size": f.size,
-                "pointerSize": len(lfs_pointer(f.sha256, f.size)),
+                "sha256": sha,
+                "size": size,
+                "pointerSize": len(lfs_pointer(sha, size)),
             }
         siblings.append(entry)
     info: dict[str, Any] = {
@@ -118,7 +129,12 @@ def model_info(
 
 
 def tree_entries(
-    revision: Revision, base: str, *, recursive: bool, expand: bool = False
+    revision: Revision,
+    base: str,
+    *,
+    recursive: bool,
+    expand: bool = False,
+    served: Served | None = None,
 ) -> list[dict[str, Any]] | None:
     """Entries under folder `base` ("" for the root), sorted by path: files, and the
     folders that lead to them (every level when recursive, the next one otherwise).
@@ -136,7 +152,7 @@ def tree_entries(
         elif len(parts) > 1:
             folders.add(prefix + parts[0])
             continue
-        entries.append(_file_entry(f, revision, expand))
+        entries.append(_file_entry(f, revision, expand, served))
     entries.extend(_folder_entry(path, revision, expand) for path in folders)
     return sorted(entries, key=lambda e: e["path"])
 
@@ -151,13 +167,16 @@ def _last_commit(revision: Revision) -> dict[str, Any]:
     return {"id": revision.commit, "title": revision.message, "date": iso(revision.published_at)}
 
 
-def _file_entry(f: File, revision: Revision, expand: bool) -> dict[str, Any]:
+def _file_entry(
+    f: File, revision: Revision, expand: bool, served: Served | None = None
+) -> dict[str, Any]:
+    sha, size = served_as(f, served)
     entry: dict[str, Any] = {
         "type": "file",
         "path": f.path,
-        "size": f.size,
-        "oid": git_blob_oid(lfs_pointer(f.sha256, f.size)),
-        "lfs": lfs_info(f),
+        "size": size,
+        "oid": git_blob_oid(lfs_pointer(sha, size)),
+        "lfs": lfs_info(f, served),
     }
     if expand:
         entry["lastCommit"] = _last_commit(revision)

@@ -23,16 +23,23 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
+from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
-from distserver.downloads.services import locate, request_link
+from distserver.downloads.services import (
+    Target,
+    locate,
+    recipient_copies,
+    request_link,
+    served_blob,
+)
 from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.hf import hf
-from distserver.hf.lookup import find_visible, require_file, require_standing
+from distserver.hf.lookup import Found, find_visible, require_file, require_standing
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
-from distserver.runtime import current_runtime
+from distserver.runtime import Runtime, current_runtime
 
 # The Hub's page sizes for tree listings.
 TREE_PAGE_SIZE = 1000
@@ -49,8 +56,12 @@ def flag(name: str) -> bool:
 @hf.get("/api/models/<namespace>/<name>/revision/<path:rev>")
 def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     rt = current_runtime()
-    found = find_visible(db.session, rt, current_principal(), namespace, name, rev)
-    info = model_info(found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"))
+    principal = current_principal()
+    found = find_visible(db.session, rt, principal, namespace, name, rev)
+    served = _served(rt, principal, found) if flag("blobs") else None
+    info = model_info(
+        found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"), served=served
+    )
     return jsonify(info)
 
 
@@ -64,7 +75,11 @@ def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
     require_standing(db.session, rt, principal, found.model)
     expand = flag("expand")
     entries = tree_entries(
-        found.revision, path.strip("/"), recursive=flag("recursive"), expand=expand
+        found.revision,
+        path.strip("/"),
+        recursive=flag("recursive"),
+        expand=expand,
+        served=_served(rt, principal, found),
     )
     if entries is None:
         raise not_found("file", f"{found.model.ref} has no folder {path!r}.")
@@ -88,9 +103,9 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
         g.setdefault(COMMIT_KEY, found.revision.commit)
         file = require_file(found, path)
         require_standing(db.session, rt, principal, found.model)
-        return _file_headers(
-            Response(b"", status=200), found.revision.commit, file.sha256, file.size
-        )
+        target = Target(found.model, found.revision, file, found.model.ref)
+        sha, size = served_blob(db.session, rt, principal, target)  # a marked copy's
+        return _file_headers(Response(b"", status=200), found.revision.commit, sha, size)
     path = path[: MAX_PATH + 1]  # longer paths exist nowhere; keep the audit row small
     target = locate(db.session, namespace, name, rev, path)
     if target.revision is not None:
@@ -101,6 +116,12 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     response = Response(b"", status=302)
     response.headers["Location"] = link.url
     return _file_headers(response, link.commit, link.sha256, link.size)
+
+
+def _served(rt: Runtime, principal: Principal, found: Found) -> dict[str, tuple[str, int]]:
+    """A fingerprinted recipient's live copies, for listings (nothing is made here)."""
+    _, copies = recipient_copies(db.session, rt, principal, found.model, found.revision.files)
+    return {sha: (c.sha256, c.size) for sha, c in copies.items()}
 
 
 def _file_headers(response: Response, commit: str, sha256: str, size: int) -> Response:

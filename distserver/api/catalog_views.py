@@ -24,7 +24,8 @@ from distserver.access.policy import may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.catalog.services import list_models, main_revision
-from distserver.downloads.services import locate, model_access, recipient_copies
+from distserver.downloads.services import locate
+from distserver.downloads.standing import model_access, recipient_copies
 from distserver.errors import NotFound
 from distserver.extensions import db
 from distserver.fingerprint.copies import is_weights

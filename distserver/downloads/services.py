@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import posixpath
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,9 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Decision, Principal, decide
+from distserver.access.policy import AccessFacts, Decision, ModelFacts, Principal, decide
 from distserver.access.services import gather_facts, today
-from distserver.access.tiers import Tier
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
@@ -33,7 +32,7 @@ from distserver.catalog.services import find_file, find_model, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.errors import DistserverError, NotFound
-from distserver.fingerprint.copies import MarkedCopy, copy_for, live_copies, wants_copy
+from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
@@ -105,15 +104,16 @@ def request_link(
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, door, path)
     assert target.model and target.revision and target.file and decision.tier
+    served = _served(target, copy)
     link = DownloadLink(
         id=secrets.token_urlsafe(16),
         user_id=principal.user_id,
         address=principal.address if principal.anonymous else None,
         model_id=target.model.id,
         revision_id=target.revision.id,
-        path=target.file.path,
-        sha256=copy.sha256 if copy else target.file.sha256,
-        size=copy.size if copy else target.file.size,
+        path=served.path,
+        sha256=served.sha256,
+        size=served.size,
         tier=decision.tier,
         door=door,
         created_at=now,
@@ -124,7 +124,7 @@ def request_link(
         session, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id, copy
     )
     session.commit()
-    return _sign(rt, link.id, target, decision, now, base_url, copy)
+    return _sign(rt, link.id, served, decision, now, base_url)
 
 
 def use_link(
@@ -153,11 +153,43 @@ def use_link(
     decision, copy = _decide_with_copy(session, rt, principal, target, now, link.path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, "dl", link.path)
+    served = _served(target, copy)
     _record_issue(
         session, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id, copy
     )
     session.commit()
-    return _sign(rt, link.id, target, decision, now, base_url, copy)
+    return _sign(rt, link.id, served, decision, now, base_url)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the policy reads for one request, gathered once."""
+
+    model: ModelFacts | None
+    access: AccessFacts
+
+
+def _gather(
+    session: Session, rt: Runtime, principal: Principal, target: Target, now: datetime
+) -> Facts:
+    model = model_facts(session, target.model, rt.plans, now=now) if target.model else None
+    access = gather_facts(session, principal, target.model, today(now), rt.tiers)
+    return Facts(model, access)
+
+
+def _judge(
+    rt: Runtime, principal: Principal, target: Target, now: datetime, path: str | None, f: Facts
+) -> Decision:
+    return decide(
+        principal,
+        f.model,
+        target.revision.commit if target.revision else None,
+        path,
+        now,
+        tiers=rt.tiers,
+        facts=f.access,
+        file_exists=target.file is not None,
+    )
 
 
 def _decide(
@@ -168,41 +200,8 @@ def _decide(
     now: datetime,
     path: str | None,
 ) -> Decision:
-    facts_model = model_facts(session, target.model, rt.plans, now=now) if target.model else None
-    return decide(
-        principal,
-        facts_model,
-        target.revision.commit if target.revision else None,
-        path,
-        now,
-        tiers=rt.tiers,
-        facts=gather_facts(session, principal, target.model, today(now)),
-        file_exists=target.file is not None,
-    )
-
-
-def _decide_locked(
-    session: Session,
-    rt: Runtime,
-    principal: Principal,
-    target: Target,
-    now: datetime,
-    path: str | None,
-) -> Decision:
-    decision = _decide(session, rt, principal, target, now, path)
-    if not decision.allowed or decision.quota is None:
-        return decision
-    # Lock this principal's counter for the tier, then decide again on the locked
-    # count: N parallel requests against a quota of K yield exactly min(N, K) links.
-    counter = _lock_counter(session, principal.quota_subject, decision.tier or "", today(now))
-    decision = _decide(session, rt, principal, target, now, path)
-    if decision.allowed and decision.quota is not None:
-        if decision.tier != counter.tier:
-            counter = _lock_counter(
-                session, principal.quota_subject, decision.tier or "", today(now)
-            )
-        counter.used += 1
-    return decision
+    """The decision without counting anything (for previews and metadata answers)."""
+    return _judge(rt, principal, target, now, path, _gather(session, rt, principal, target, now))
 
 
 def _decide_with_copy(
@@ -213,30 +212,33 @@ def _decide_with_copy(
     now: datetime,
     path: str | None,
 ) -> tuple[Decision, MarkedCopy | None]:
-    """The locked decision, and the principal's marked copy when the decided tier asks
-    for one (None: served as published). The copy is fetched or made first, on an
-    unlocked decision (copy_for commits, and marking a large file must not hold the
-    quota lock); should the locked decision land in a fingerprinted tier the first one
-    did not, the lock is dropped, the copy made, and the decision taken again."""
-    copy: MarkedCopy | None = None
-    tried = False
-    if wants_copy(_fingerprinting(rt), principal, target.file):
-        first = _decide(session, rt, principal, target, now, path)
-        if first.allowed and _wants(rt, principal, target, first):
-            copy, tried = _copy(session, rt, principal, target, first), True
-    while True:
-        decision = _decide_locked(session, rt, principal, target, now, path)
-        if not decision.allowed or not _wants(rt, principal, target, decision):
-            return decision, None
-        if tried:
-            return decision, copy
-        session.rollback()  # drop the counter lock (and its count) while marking
-        copy, tried = _copy(session, rt, principal, target, decision), True
-
-
-def _fingerprinting(rt: Runtime) -> Tier | None:
-    """Any tier that marks copies (None if none does: no request pays for a pre-check)."""
-    return next((t for t in rt.tiers.values() if t.fingerprint), None)
+    """The decision, taken again on the locked quota count, and the principal's marked
+    copy when the decided tier asks for one (None: served as published). The copy is
+    fetched or made first (copy_for commits, and marking a large file must not hold
+    the quota lock). Only the count changes between the two decisions, so the second
+    lands in the same tier or is refused for the quota."""
+    facts = _gather(session, rt, principal, target, now)
+    first = _judge(rt, principal, target, now, path, facts)
+    if not first.allowed:
+        return first, None
+    copy = (
+        _copy(session, rt, principal, target, first)
+        if _wants(rt, principal, target, first)
+        else None
+    )
+    if first.quota is None:
+        return first, copy
+    # Lock this principal's counter for the tier and decide again on the locked count:
+    # N parallel requests against a quota of K yield exactly min(N, K) links.
+    counter = _lock_counter(session, principal.quota_subject, first.tier or "", today(now))
+    used = {**facts.access.used_today, counter.tier: counter.used}
+    locked = replace(facts, access=replace(facts.access, used_today=used))
+    decision = _judge(rt, principal, target, now, path, locked)
+    if not decision.allowed:
+        return decision, None
+    assert decision.tier == counter.tier
+    counter.used += 1
+    return decision, copy
 
 
 def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision) -> bool:
@@ -326,68 +328,43 @@ def _record_issue(
     )
 
 
-def _sign(
-    rt: Runtime,
-    link_id: str,
-    target: Target,
-    decision: Decision,
-    now: datetime,
-    base_url: str,
-    copy: MarkedCopy | None = None,
-) -> IssuedLink:
+@dataclass(frozen=True)
+class Served:
+    """What a link serves, read before the commit so signing needs no query."""
+
+    key: str
+    filename: str
+    path: str
+    sha256: str
+    size: int
+    commit: str
+
+
+def _served(target: Target, copy: MarkedCopy | None) -> Served:
     assert target.file and target.revision
-    url = rt.storage.signed_url(
-        copy.key if copy else blob_key(target.file.sha256),
-        ttl=decision.link_ttl,
+    return Served(
+        key=copy.key if copy else blob_key(target.file.sha256),
         filename=posixpath.basename(target.file.path),
-        base_url=base_url,
+        path=target.file.path,
+        sha256=copy.sha256 if copy else target.file.sha256,
+        size=copy.size if copy else target.file.size,
+        commit=target.revision.commit,
+    )
+
+
+def _sign(
+    rt: Runtime, link_id: str, served: Served, decision: Decision, now: datetime, base_url: str
+) -> IssuedLink:
+    url = rt.storage.signed_url(
+        served.key, ttl=decision.link_ttl, filename=served.filename, base_url=base_url
     )
     return IssuedLink(
         link_id=link_id,
         url=url,
         expires_at=now + timedelta(seconds=decision.link_ttl),
-        size=copy.size if copy else target.file.size,
-        sha256=copy.sha256 if copy else target.file.sha256,
-        path=target.file.path,
-        commit=target.revision.commit,
+        size=served.size,
+        sha256=served.sha256,
+        path=served.path,
+        commit=served.commit,
         tier=decision.tier or "",
     )
-
-
-def model_access(session: Session, rt: Runtime, principal: Principal, model: Model) -> Decision:
-    """The principal's standing on the model's main revision as a whole (for model
-    pages and the API's model detail): the same policy, asked for any one file."""
-    revision = resolve_revision(session, model, "main")
-    first = revision.files[0] if revision and revision.files else None
-    target = Target(model, revision, first, model.ref)
-    return _decide(session, rt, principal, target, utcnow(), first.path if first else None)
-
-
-def recipient_copies(
-    session: Session, rt: Runtime, principal: Principal, model: Model, files: list[File]
-) -> tuple[bool, dict[str, MarkedCopy]]:
-    """For listings: whether the principal's standing on the model is in a fingerprinted
-    tier, and their live copies among ``files``, by original sha256. Makes nothing: a
-    weights file with no copy yet lists the published sha256 (see the doors' docs)."""
-    decision = model_access(session, rt, principal, model)
-    tier = rt.tiers.get(decision.tier or "") if decision.allowed else None
-    weights = {f.sha256 for f in files if wants_copy(tier, principal, f)}
-    if not weights or principal.user_id is None:
-        return False, {}
-    return True, live_copies(session, principal.user_id, weights)
-
-
-def served_blob(
-    session: Session, rt: Runtime, principal: Principal, target: Target
-) -> tuple[str, int]:
-    """The sha256 and size a download of ``target.file`` serves to ``principal`` (for a
-    door's metadata answer, e.g. the Hugging Face door's HEAD): a fingerprinted
-    recipient's copy, made now if need be, so the metadata matches the bytes the
-    download that follows will serve. Issues no link and counts no quota."""
-    assert target.file is not None
-    decision = _decide(session, rt, principal, target, utcnow(), target.file.path)
-    if decision.allowed and _wants(rt, principal, target, decision):
-        copy = _copy(session, rt, principal, target, decision)
-        if copy is not None:
-            return copy.sha256, copy.size
-    return target.file.sha256, target.file.size

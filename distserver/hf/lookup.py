@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from distserver.access.policy import ModelFacts, Principal, may_see
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
-from distserver.downloads.services import AccessDenied, locate, model_access
+from distserver.downloads.services import AccessDenied, locate
+from distserver.downloads.standing import model_access
 from distserver.errors import BadRequest
 from distserver.hf.refusals import not_found
 from distserver.releases.services import model_facts

@@ -26,13 +26,8 @@ from flask import Response, g, jsonify, request
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
-from distserver.downloads.services import (
-    Target,
-    locate,
-    recipient_copies,
-    request_link,
-    served_blob,
-)
+from distserver.downloads.services import Target, locate, request_link
+from distserver.downloads.standing import recipient_copies, served_blob
 from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.hf import hf

@@ -121,7 +121,7 @@ def request_link(
     )
     session.add(link)
     _record_issue(
-        session, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id, copy
+        session, rt, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id, copy
     )
     session.commit()
     return _sign(rt, link.id, served, decision, now, base_url)
@@ -155,7 +155,7 @@ def use_link(
         _refuse(session, principal, target, decision, now, "dl", link.path)
     served = _served(target, copy)
     _record_issue(
-        session, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id, copy
+        session, rt, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id, copy
     )
     session.commit()
     return _sign(rt, link.id, served, decision, now, base_url)
@@ -296,6 +296,7 @@ def _refuse(
 
 def _record_issue(
     session: Session,
+    rt: Runtime,
     tag: EventTag,
     principal: Principal,
     target: Target,
@@ -306,7 +307,12 @@ def _record_issue(
     copy: MarkedCopy | None = None,
 ) -> None:
     assert target.revision and target.file
+    tier = rt.tiers.get(decision.tier or "")
+    agreement = tier.agreement if tier else None
     data: dict[str, object] = {"door": door, "link_ttl": decision.link_ttl}
+    if agreement is not None:
+        # The terms the download was granted under, for receipts and audits.
+        data.update(agreement=agreement.name, agreement_version=agreement.version)
     if copy is not None:
         data.update(
             fingerprint_id=copy.fingerprint_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,6 +38,8 @@ def test_researcher_gets_a_link_that_serves_the_exact_bytes(client, world: World
     issued = world.events("download:link:issued")[0]
     assert issued.actor == "alice@example.org" and issued.link_id == body["link_id"]
     assert issued.sha256 == body["sha256"] and issued.tier == "researcher"
+    terms = json.loads(issued.data)
+    assert (terms["agreement"], terms["agreement_version"]) == ("research-use", "1")
 
 
 def test_range_requests_on_the_local_backend(client, world: World) -> None:

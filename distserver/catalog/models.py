@@ -49,7 +49,10 @@ class Revision(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     files: Mapped[list[File]] = relationship(
-        back_populates="revision", order_by="File.path", lazy="selectin"
+        # Loaded only when listed: a download looks up its one file (find_file).
+        back_populates="revision",
+        order_by="File.path",
+        lazy="select",
     )
 
     __table_args__ = (UniqueConstraint("model_id", "commit"),)

@@ -61,8 +61,13 @@ def resolve_revision(session: Session, model: Model, rev: str | None) -> Revisio
     )
 
 
-def find_file(revision: Revision, path: str) -> File | None:
-    return next((f for f in revision.files if f.path == path), None)
+def find_file(session: Session, revision: Revision, path: str) -> File | None:
+    return session.scalar(select(File).where(File.revision_id == revision.id, File.path == path))
+
+
+def first_file(session: Session, revision: Revision) -> File | None:
+    query = select(File).where(File.revision_id == revision.id).order_by(File.path).limit(1)
+    return session.scalar(query)
 
 
 def list_models(session: Session) -> list[Model]:

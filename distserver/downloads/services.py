@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -82,7 +82,7 @@ def locate(
 ) -> Target:
     model = find_model(session, namespace, name)
     revision = resolve_revision(session, model, rev) if model else None
-    file = find_file(revision, path) if revision and path else None
+    file = find_file(session, revision, path) if revision and path else None
     return Target(model, revision, file, f"{namespace}/{name}")
 
 
@@ -149,7 +149,7 @@ def use_link(
     model = session.get(Model, link.model_id)
     revision = session.get(Revision, link.revision_id)
     assert model is not None and revision is not None
-    target = Target(model, revision, find_file(revision, link.path), model.ref)
+    target = Target(model, revision, find_file(session, revision, link.path), model.ref)
     decision, copy = _decide_with_copy(session, rt, principal, target, now, link.path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, "dl", link.path)
@@ -230,14 +230,17 @@ def _decide_with_copy(
         return first, copy
     # Lock this principal's counter for the tier and decide again on the locked count:
     # N parallel requests against a quota of K yield exactly min(N, K) links.
-    counter = _lock_counter(session, principal.quota_subject, first.tier or "", today(now))
-    used = {**facts.access.used_today, counter.tier: counter.used}
+    tier, day = first.tier or "", today(now)
+    used = {
+        **facts.access.used_today,
+        tier: _lock_counter(session, principal.quota_subject, tier, day),
+    }
     locked = replace(facts, access=replace(facts.access, used_today=used))
     decision = _judge(rt, principal, target, now, path, locked)
     if not decision.allowed:
         return decision, None
-    assert decision.tier == counter.tier
-    counter.used += 1
+    assert decision.tier == tier
+    _count(session, principal.quota_subject, tier, day)
     return decision, copy
 
 
@@ -253,20 +256,25 @@ def _copy(
     return copy_for(session, rt, principal.user_id, tier, target.file, actor=principal)
 
 
-def _lock_counter(session: Session, subject: str, tier: str, day: str) -> QuotaCounter:
+def _lock_counter(session: Session, subject: str, tier: str, day: str) -> int:
+    """Today's count for (subject, tier), with its row locked until the transaction
+    ends: one upsert whose no-op update takes the row lock on PostgreSQL (SQLite takes
+    its database write lock)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(QuotaCounter).values(subject=subject, tier=tier, day=day, used=0)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["subject", "tier", "day"],
+        set_={"used": stmt.excluded.used + QuotaCounter.used},
+    ).returning(QuotaCounter.used)
+    return session.execute(stmt).scalar_one()
+
+
+def _count(session: Session, subject: str, tier: str, day: str) -> None:
     session.execute(
-        insert(QuotaCounter)
-        .values(subject=subject, tier=tier, day=day, used=0)
-        .on_conflict_do_nothing()
-    )
-    query = (
-        select(QuotaCounter)
+        update(QuotaCounter)
         .where(QuotaCounter.subject == subject, QuotaCounter.tier == tier, QuotaCounter.day == day)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        .values(used=QuotaCounter.used + 1)
     )
-    return session.execute(query).scalar_one()
 
 
 def _refuse(

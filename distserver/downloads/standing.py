@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from distserver.access.policy import Decision, Principal
 from distserver.catalog.models import File, Model
-from distserver.catalog.services import resolve_revision
+from distserver.catalog.services import first_file, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import Target, _copy, _decide, _wants
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
@@ -18,7 +18,7 @@ def model_access(session: Session, rt: Runtime, principal: Principal, model: Mod
     """The principal's standing on the model's main revision as a whole (for model
     pages and the API's model detail): the same policy, asked for any one file."""
     revision = resolve_revision(session, model, "main")
-    first = revision.files[0] if revision and revision.files else None
+    first = first_file(session, revision) if revision else None
     target = Target(model, revision, first, model.ref)
     return _decide(session, rt, principal, target, utcnow(), first.path if first else None)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from distserver.access.policy import ModelFacts, Principal, may_see
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
+from distserver.catalog.services import find_file
 from distserver.downloads.services import AccessDenied, locate
 from distserver.downloads.standing import model_access
 from distserver.errors import BadRequest
@@ -59,13 +60,13 @@ def find_visible(
     return Found(target.model, facts, target.revision)
 
 
-def require_file(found: Found, path: str) -> File:
+def require_file(session: Session, found: Found, path: str) -> File:
     """The file at `path` of the found revision, or AccessDenied(not_found, "file")."""
     try:
         check_path(path)
     except BadRequest:
         raise not_found("file", f"{found.model.ref} has no file {path!r}.") from None
-    file = next((f for f in found.revision.files if f.path == path), None)
+    file = find_file(session, found.revision, path)
     if file is None:
         raise not_found("file", f"{found.model.ref} has no file {path!r}.")
     return file

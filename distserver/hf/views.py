@@ -96,7 +96,7 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
         # Metadata only: see the module docstring for why this HEAD issues no link.
         found = find_visible(db.session, rt, principal, namespace, name, rev)
         g.setdefault(COMMIT_KEY, found.revision.commit)
-        file = require_file(found, path)
+        file = require_file(db.session, found, path)
         require_standing(db.session, rt, principal, found.model)
         target = Target(found.model, found.revision, file, found.model.ref)
         sha, size = served_blob(db.session, rt, principal, target)  # a marked copy's

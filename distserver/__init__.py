@@ -44,13 +44,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _register(app: Flask) -> None:
     from distserver import ops
+    from distserver.accounts import init_accounts
     from distserver.accounts.sessions import init_sessions
     from distserver.api import api_v1
     from distserver.api.errors import register_error_handlers
     from distserver.downloads.views import downloads
     from distserver.hf import hf
+    from distserver.web import init_web
 
     init_sessions(app)
+    init_accounts(app)  # web sign-in pages, SSO providers, Flask-Login's login view
+    init_web(app)
     csrf.exempt(api_v1)
     app.register_blueprint(api_v1)
     app.register_blueprint(downloads)

@@ -114,7 +114,7 @@ def decide(
 ) -> list[Application]:
     """Approve or reject pending applications, all or none. A rejection needs a
     reason; nobody decides their own application."""
-    require_role(actor, REVIEWERS, "approve applications")
+    require_role(actor, REVIEWERS, "approve applications", second_factor=True)
     if decision not in ("approve", "reject"):
         raise BadRequest("The decision is 'approve' or 'reject'.", code="invalid_decision")
     reason = (reason or "").strip() or None

@@ -7,6 +7,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from distserver.accounts.admin import change_role, suspend_user, unsuspend_user
 from distserver.accounts.models import STAFF_ROLES
 from distserver.accounts.services import create_token, create_user, get_user
 from distserver.cli_support import actor, as_option
@@ -40,8 +41,54 @@ def users_create(
         password = sys.stdin.readline().rstrip("\n")
         if not password:
             raise BadRequest("--password-stdin was given but standard input was empty.")
-    user = create_user(db.session, email, roles=roles, password=password, actor=actor(as_email))
+    # The operator vouches for the address, so it counts as verified.
+    user = create_user(
+        db.session,
+        email,
+        roles=roles,
+        password=password,
+        actor=actor(as_email),
+        email_verified=True,
+    )
     click.echo(f"created {user.email}" + (f" ({', '.join(sorted(roles))})" if roles else ""))
+
+
+@users.command("suspend")
+@click.argument("email")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@click.option("--lift", is_flag=True, help="Lift the suspension instead.")
+@as_option
+@with_appcontext
+def users_suspend(email: str, reason: str, lift: bool, as_email: str | None) -> None:
+    """Suspend a user: their sessions and tokens stop working at once."""
+    user = get_user(db.session, email)
+    if lift:
+        unsuspend_user(db.session, user, actor(as_email))
+        click.echo(f"{user.email} is no longer suspended")
+        return
+    suspend_user(db.session, user, actor(as_email), reason)
+    click.echo(f"suspended {user.email}")
+
+
+@users.command("role")
+@click.argument("email")
+@click.option("--add", "add_roles", multiple=True, type=click.Choice(STAFF_ROLES))
+@click.option("--remove", "remove_roles", multiple=True, type=click.Choice(STAFF_ROLES))
+@as_option
+@with_appcontext
+def users_role(
+    email: str, add_roles: tuple[str, ...], remove_roles: tuple[str, ...], as_email: str | None
+) -> None:
+    """Add or remove staff roles."""
+    if not add_roles and not remove_roles:
+        raise click.UsageError("Give --add ROLE or --remove ROLE.")
+    user = get_user(db.session, email)
+    who = actor(as_email)
+    for role in add_roles:
+        change_role(db.session, user, role, add=True, actor=who)
+    for role in remove_roles:
+        change_role(db.session, user, role, add=False, actor=who)
+    click.echo(f"{user.email}: {', '.join(sorted(user.role_names)) or 'no staff role'}")
 
 
 @click.group()

@@ -16,7 +16,7 @@ from distserver.accounts.passwords import hash_password
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
-from distserver.errors import BadRequest, Conflict, NotFound, Unauthorized
+from distserver.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
 SCOPES = frozenset({"read", "manage"})
@@ -46,8 +46,16 @@ def get_user(session: Session, email: str) -> User:
 
 
 def principal_for(
-    user: User | None, address: str, user_agent: str | None = None, token_id: int | None = None
+    user: User | None,
+    address: str,
+    user_agent: str | None = None,
+    token_id: int | None = None,
+    *,
+    second_factor: bool | None = None,
 ) -> Principal:
+    """The principal for `user` (None: anonymous at `address`). `second_factor`
+    None means "the user has TOTP enrolled" (tokens, the CLI); a web session passes
+    whether it was proved in this session (see accounts/staff.py)."""
     if user is None:
         return Principal(address=address, user_agent=user_agent)
     return Principal(
@@ -58,6 +66,7 @@ def principal_for(
         suspended=user.suspended_at is not None,
         token_id=token_id,
         user_agent=user_agent,
+        second_factor=user.totp_enabled if second_factor is None else second_factor,
     )
 
 
@@ -69,7 +78,11 @@ def create_user(
     password: str | None = None,
     display_name: str = "",
     actor: Principal | None = None,
+    email_verified: bool = False,
 ) -> User:
+    """Create a user (Conflict if the e-mail is taken). `email_verified` for accounts
+    an operator or an identity provider vouches for; self-registered ones verify
+    through the link mailed to them."""
     email = normalise_email(email)
     unknown = set(roles) - set(STAFF_ROLES)
     if unknown:
@@ -85,6 +98,7 @@ def create_user(
         display_name=display_name or email.split("@")[0],
         password_hash=hash_password(password) if password else None,
         roles=[UserRole(role=r) for r in sorted(set(roles))],
+        email_verified_at=utcnow() if email_verified else None,
     )
     session.add(user)
     session.flush()
@@ -135,6 +149,12 @@ def create_token(
     return NewToken(token, raw)
 
 
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """The user's tokens, newest first (revoked ones included, marked)."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
 def revoke_token(session: Session, user: User, token_id: int, actor: Principal) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id or token.revoked_at is not None:
@@ -157,6 +177,9 @@ def authenticate_token(session: Session, raw: str, now: datetime | None = None) 
         raise Unauthorized("The token is not valid or was revoked.", code="invalid_token")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized("The token has expired: create a new one.", code="token_expired")
+    if token.user.suspended_at is not None:
+        # Suspension ends every token on the next request, whatever the door.
+        raise Forbidden("Your account is suspended.", code="suspended")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
         session.commit()

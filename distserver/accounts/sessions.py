@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from flask_login import current_user
+from flask import session as web_session
+from flask_login import current_user, user_loaded_from_cookie
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
@@ -13,10 +14,21 @@ from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
 
 PRINCIPAL_KEY = "distserver.principal"
+# Set in the session when the user proved their TOTP in it (sign-in or enrolment).
+SECOND_FACTOR_KEY = "second_factor"
+
+
+def _restored_from_cookie(sender: object, user: User, **extra: object) -> None:
+    # A session rebuilt from the remember cookie: bind it to this client (without
+    # "_id", strong session protection would wipe it on the next request) and
+    # leave the second factor unproved until a code is entered again.
+    web_session["_id"] = login_manager._session_identifier_generator()
+    web_session[SECOND_FACTOR_KEY] = False
 
 
 def init_sessions(app: Flask) -> None:
     login_manager.session_protection = "strong"
+    user_loaded_from_cookie.connect(_restored_from_cookie)
 
     @login_manager.user_loader
     def load_user(alternative_id: str) -> User | None:
@@ -60,7 +72,8 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
             raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
         principal = principal_for(token.user, client_address(), ua, token.id)
     elif current_user.is_authenticated:
-        principal = principal_for(current_user, client_address(), ua)
+        proved = current_user.totp_enabled and web_session.get(SECOND_FACTOR_KEY) is True
+        principal = principal_for(current_user, client_address(), ua, second_factor=proved)
     else:
         principal = principal_for(None, client_address(), ua)
     request.environ[PRINCIPAL_KEY] = (principal, scopes)

@@ -1,5 +1,15 @@
 """The one check every staff-only action goes through: the right role, not suspended,
-and (for the actions that can widen or stop distribution) a second factor."""
+and (for the actions that can widen or stop distribution) a second factor.
+
+What counts as a second factor (`Principal.second_factor`, set by
+`accounts.services.principal_for` and `accounts.sessions.current_principal`):
+- a web session: the user has TOTP enrolled AND entered a code (or a recovery code)
+  in this session, at sign-in or at enrolment;
+- an API token or a CLI `--as` actor: the user has TOTP enrolled. A token is a
+  long random secret the user created while signed in (or an operator created at
+  the server's shell), so it stands for the session it came from; what the rule
+  buys is that no staff account without an enrolled factor can act at all.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +19,15 @@ from distserver.errors import Forbidden
 
 
 def require_role(
-    actor: Principal, roles: frozenset[str], what: str, *, allow_system: bool = False
+    actor: Principal,
+    roles: frozenset[str],
+    what: str,
+    *,
+    allow_system: bool = False,
+    second_factor: bool = False,
 ) -> None:
-    """Raise Forbidden unless `actor` is a live user holding one of `roles`.
+    """Raise Forbidden unless `actor` is a live user holding one of `roles` (and,
+    with `second_factor`, one who has proved a second factor).
 
     `allow_system` lets the operator at the server's shell (a CLI command without
     --as) act, for emergency actions such as halting."""
@@ -20,3 +36,15 @@ def require_role(
     if actor.user_id is None or actor.suspended or not actor.roles & roles:
         names = " or ".join(sorted(roles))
         raise Forbidden(f"Only {names} staff may {what}.", code="forbidden")
+    if second_factor:
+        require_second_factor(actor, what)
+
+
+def require_second_factor(actor: Principal, what: str) -> None:
+    """Raise Forbidden (code `second_factor_required`) unless the actor proved a TOTP."""
+    if not actor.second_factor:
+        raise Forbidden(
+            f"To {what} you need a second factor: enrol an authenticator app on your "
+            "account page, then sign in again with its code.",
+            code="second_factor_required",
+        )

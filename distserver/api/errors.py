@@ -1,11 +1,12 @@
 """Every error mapped to HTTP in one place: the JSON shape of the contracts page
-for API and download doors, never a stack trace."""
+for the API, Hugging Face and download doors, an HTML page (web/templates/error.html)
+for the web pages; never a stack trace."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -29,20 +30,56 @@ HTTP_CODES = {
 }
 
 
+# Doors whose clients are programs: they always get the JSON shape.
+JSON_BLUEPRINTS = frozenset({"api_v1", "hf", "downloads", "ops"})
+PAGE_TITLES = {
+    400: "Bad request",
+    401: "Sign in needed",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Unavailable",
+}
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     return response
 
 
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.blueprint in JSON_BLUEPRINTS
+
+
+def error_page(status: int, code: str, message: str) -> Response:
+    """The HTML page for a web request; the plain-text sentence if even the layout
+    cannot render (for instance when the database is down)."""
+    title = PAGE_TITLES.get(status, "Error")
+    try:
+        body = render_template("error.html", status=status, code=code, title=title, message=message)
+    except Exception:
+        log.warning("error page could not render; answering in plain text")
+        body = f"<!doctype html><title>{status} {title}</title><h1>{title}</h1><p>{status}</p>"
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _answer(status: int, code: str, message: str) -> Response:
+    if wants_json():
+        return error_response(status, code, message)
+    return error_page(status, code, message)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DistserverError)
     def domain_error(exc: DistserverError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        return _answer(exc.status, exc.code, exc.message)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
-        return error_response(400, "csrf_failed", f"CSRF check failed: {exc.description}")
+        return _answer(400, "csrf_failed", f"CSRF check failed: {exc.description}")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -51,7 +88,7 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 429:
             message = f"Too many requests ({exc.description}); slow down and retry later."
-        response = error_response(status, code, message)
+        response = _answer(status, code, message)
         if status == 405 and exc.response is None:
             valid = getattr(exc, "valid_methods", None)
             if valid:
@@ -63,13 +100,9 @@ def register_error_handlers(app: Flask) -> None:
     def database_down(exc: Exception) -> Response:
         log.error("database error on %s %s: %s", request.method, request.path, type(exc).__name__)
         db.session.rollback()
-        return error_response(
-            503, "database_unavailable", "The database is unavailable; retry shortly."
-        )
+        return _answer(503, "database_unavailable", "The database is unavailable; retry shortly.")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(
-            500, "internal_error", "Something went wrong on our side; it was logged."
-        )
+        return _answer(500, "internal_error", "Something went wrong on our side; it was logged.")

@@ -22,6 +22,10 @@ class EventTag(StrEnum):
     LOGOUT = "account:logout:succeeded"
     ROLE_CHANGED = "account:role:changed"
     USER_SUSPENDED = "account:user:suspended"
+    PASSWORD_CHANGED = "account:password:changed"  # noqa: S105 (a tag, not a secret)
+    EMAIL_VERIFIED = "account:email:verified"
+    SECOND_FACTOR_ENROLLED = "account:second_factor:enrolled"
+    SSO_LINKED = "account:sso:linked"
 
     GRANT_ADDED = "access:grant:added"
     GRANT_REVOKED = "access:grant:revoked"

@@ -149,7 +149,7 @@ def promote(
 ) -> GateStatus:
     """Move to the next stage if its gate is met; otherwise raise GateUnmet listing
     every unmet requirement. Returns the gate status it was promoted on."""
-    require_role(actor, TRANSITION_ROLES, "promote models")
+    require_role(actor, TRANSITION_ROLES, "promote models", second_factor=True)
     now = now or utcnow()
     next_gate(session, model, plans)
     state = _lock_state(session, model)
@@ -181,7 +181,7 @@ def demote(
     now: datetime | None = None,
 ) -> str:
     """Step back one stage (evidence gathered for the gates ahead starts over)."""
-    require_role(actor, TRANSITION_ROLES, "demote models", allow_system=True)
+    require_role(actor, TRANSITION_ROLES, "demote models", allow_system=True, second_factor=True)
     now = now or utcnow()
     state = _lock_state(session, model)
     previous = plans[model.plan].previous_stage(state.stage)
@@ -205,7 +205,7 @@ def demote(
 def halt(session: Session, model: Model, reason: str, actor: Principal) -> None:
     """Stop distribution at once: every new link and every outstanding /dl/ link is
     refused from the moment this commits."""
-    require_role(actor, TRANSITION_ROLES, "halt models", allow_system=True)
+    require_role(actor, TRANSITION_ROLES, "halt models", allow_system=True, second_factor=True)
     reason = reason.strip()
     if not reason:
         raise BadRequest("A halt needs a reason.", code="reason_required")
@@ -220,7 +220,7 @@ def halt(session: Session, model: Model, reason: str, actor: Principal) -> None:
 
 
 def resume(session: Session, model: Model, actor: Principal, note: str = "") -> None:
-    require_role(actor, TRANSITION_ROLES, "resume models", allow_system=True)
+    require_role(actor, TRANSITION_ROLES, "resume models", allow_system=True, second_factor=True)
     state = release_state(session, model)
     if state.halted_at is None:
         raise Conflict(f"{model.ref} is not halted.", code="not_halted")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 from flask import Flask
 
 from distserver.access.services import accept_agreement, add_grant
 from distserver.accounts.models import User
+from distserver.accounts.second_factor import begin_enrolment, confirm_enrolment
 from distserver.accounts.services import create_token, create_user, principal_for
 from distserver.audit.models import AuditEvent
 from distserver.audit.service import SYSTEM
@@ -31,6 +34,9 @@ DEFAULT_FILES = {
 class Person:
     user: User
     token: str
+    # Set when the person has a TOTP second factor enrolled (staff, by default).
+    totp_secret: str | None = None
+    recovery_codes: list[str] = field(default_factory=list)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -56,15 +62,27 @@ class World:
         model: Model | None = None,
         accept: bool = True,
         grant_days: int | None = None,
+        password: str | None = None,
+        second_factor: bool | None = None,
     ) -> Person:
-        user = create_user(db.session, email, roles=roles)
+        """A verified user with a `test` token. Staff (any role) get a TOTP second
+        factor enrolled unless `second_factor=False`, so staff-only actions work;
+        a token of an enrolled user counts as second-factor (accounts/staff.py)."""
+        user = create_user(db.session, email, roles=roles, password=password, email_verified=True)
+        secret, codes = None, []
+        if second_factor if second_factor is not None else bool(roles):
+            secret = begin_enrolment(db.session, user).secret
+            # Enrolled with the previous step's code, so the current and the next
+            # step's codes are still unused for the test's own sign-ins.
+            previous = pyotp.TOTP(secret).at(time.time() - 30)
+            codes = confirm_enrolment(db.session, user, previous)
         for tier_name in tiers:
             tier = self.rt.tiers[tier_name]
             add_grant(db.session, user, tier, model, days=grant_days, actor=SYSTEM)
             if accept and tier.agreement:
                 accept_agreement(db.session, user, tier, principal_for(user, "test"))
         token = create_token(db.session, user, name="test").raw
-        return Person(user, token)
+        return Person(user, token, secret, codes)
 
     def model(
         self,

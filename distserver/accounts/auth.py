@@ -1,0 +1,200 @@
+"""Signing in and out with a password, registering, e-mail verification, password
+reset and change. Each function owns its transaction and records its audit event
+(never with a password, code or token in it).
+
+Verification and reset links are itsdangerous signatures with an expiry; a reset
+link also carries a fingerprint of the current password hash and session version,
+so it works once and dies when the password changes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distserver.access.policy import Principal
+from distserver.accounts.models import User
+from distserver.accounts.passwords import hash_password, verify_password
+from distserver.accounts.services import create_user, normalise_email, principal_for
+from distserver.audit.service import record
+from distserver.audit.tags import EventTag
+from distserver.db import utcnow
+from distserver.errors import BadRequest, Unauthorized
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+VERIFY_MAX_AGE = 2 * 24 * 3600
+RESET_MAX_AGE = 3600
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    """A hash to verify against when the e-mail is unknown, so a miss costs the same
+    time as a hit (made on first use: hashing at import slows every start-up)."""
+    if not _dummy_hash:
+        _dummy_hash.append(hash_password("not-a-real-password-for-timing"))
+    return _dummy_hash[0]
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    email: str
+    address: str
+    user_agent: str | None = None
+
+
+def _signer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"distserver-{purpose}")
+
+
+def check_password_rules(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise BadRequest(
+            f"Passwords need {MIN_PASSWORD} to {MAX_PASSWORD} characters.", code="weak_password"
+        )
+
+
+def register(session: Session, email: str, password: str, address: str) -> User:
+    """A self-registered account: unverified until its e-mail link is followed."""
+    check_password_rules(password)
+    return create_user(session, email, password=password, actor=Principal(address=address))
+
+
+def verification_token(user: User) -> str:
+    return _signer("verify").dumps({"u": user.id, "e": user.email})
+
+
+def verify_email(session: Session, token: str) -> User:
+    try:
+        data = _signer("verify").loads(token, max_age=VERIFY_MAX_AGE)
+    except SignatureExpired:
+        raise BadRequest(
+            "This link has expired: sign in to get a new one.", code="expired"
+        ) from None
+    except BadSignature:
+        raise BadRequest("This link is not valid.", code="invalid_link") from None
+    user = session.get(User, int(data["u"]))
+    if user is None or user.email != data["e"]:
+        raise BadRequest("This link is not valid.", code="invalid_link")
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        record(session, EventTag.EMAIL_VERIFIED, principal_for(user, "web"), data={})
+        session.commit()
+    return user
+
+
+def authenticate_password(session: Session, attempt: SignInAttempt, password: str) -> User:
+    """The user whose e-mail and password these are, or Unauthorized. Every failure
+    is an audit event naming the e-mail tried (never the password)."""
+    try:
+        email = normalise_email(attempt.email)
+    except BadRequest:
+        email = attempt.email.strip().lower()[:255]
+    user = session.scalar(select(User).where(User.email == email))
+    ok = verify_password(user.password_hash if user else _dummy(), password)
+    reason = None
+    if user is None or not ok:
+        reason = "bad_credentials"
+    elif user.suspended_at is not None:
+        reason = "suspended"
+    elif user.email_verified_at is None:
+        reason = "email_unverified"
+    if reason:
+        actor = Principal(address=attempt.address, user_agent=attempt.user_agent, email=None)
+        record(
+            session,
+            EventTag.LOGIN_FAILED,
+            actor,
+            reason=reason,
+            data={"email": email, "method": "password"},
+        )
+        session.commit()
+        if reason == "email_unverified":
+            raise Unauthorized(
+                "Confirm your e-mail address first: we sent you a new link.",
+                code="email_unverified",
+            )
+        raise Unauthorized("Wrong e-mail or password.", code="bad_credentials")
+    assert user is not None
+    return user
+
+
+def record_sign_in(
+    session: Session, user: User, address: str, user_agent: str | None, method: str
+) -> None:
+    actor = principal_for(user, address, user_agent)
+    record(session, EventTag.LOGIN_SUCCEEDED, actor, data={"method": method})
+    session.commit()
+
+
+def record_failed_second_factor(session: Session, user: User, address: str) -> None:
+    actor = principal_for(user, address)
+    record(session, EventTag.LOGIN_FAILED, actor, reason="bad_second_factor", data={})
+    session.commit()
+
+
+def end_sessions(session: Session, user: User, actor: Principal, *, why: str) -> None:
+    """Bump the session version: every cookie issued before now stops working."""
+    user.session_version += 1
+    if why == "sign_out":
+        record(session, EventTag.LOGOUT, actor, data={})
+    session.commit()
+
+
+def change_password(session: Session, user: User, current: str, new: str, actor: Principal) -> None:
+    if not verify_password(user.password_hash, current):
+        raise BadRequest("The current password is wrong.", code="bad_credentials")
+    _set_password(session, user, new, actor, how="changed")
+
+
+def reset_token(user: User) -> str:
+    return _signer("reset").dumps({"u": user.id, "f": _reset_fingerprint(user)})
+
+
+def _reset_fingerprint(user: User) -> str:
+    material = f"{user.password_hash or ''}:{user.session_version}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def user_for_reset(session: Session, token: str) -> User:
+    try:
+        data = _signer("reset").loads(token, max_age=RESET_MAX_AGE)
+    except SignatureExpired:
+        raise BadRequest(
+            "This reset link has expired: ask for a new one.", code="expired"
+        ) from None
+    except BadSignature:
+        raise BadRequest("This reset link is not valid.", code="invalid_link") from None
+    user = session.get(User, int(data["u"]))
+    if user is None or data["f"] != _reset_fingerprint(user) or user.suspended_at is not None:
+        raise BadRequest("This reset link was already used or is not valid.", code="invalid_link")
+    return user
+
+
+def reset_password(session: Session, token: str, new: str, address: str) -> User:
+    user = user_for_reset(session, token)
+    # Following the mailed link proves the address, as verification would.
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    _set_password(session, user, new, principal_for(user, address), how="reset")
+    return user
+
+
+def _set_password(session: Session, user: User, new: str, actor: Principal, how: str) -> None:
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    user.session_version += 1
+    record(session, EventTag.PASSWORD_CHANGED, actor, data={"how": how})
+    session.commit()
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    try:
+        email = normalise_email(email)
+    except BadRequest:
+        return None
+    return session.scalar(select(User).where(User.email == email))

@@ -45,6 +45,10 @@ oidc_provider() {
     say "installing the OIDC provider's npm packages"
     (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  if [ ! -f tests/browser/axe/node_modules/axe-core/axe.min.js ]; then
+    say "installing axe-core for the accessibility checks"
+    (cd tests/browser/axe && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 services() {

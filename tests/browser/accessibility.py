@@ -1,0 +1,34 @@
+"""Automated accessibility checks: axe-core (from the npm registry, installed by the
+bootstrap into tests/browser/axe) run inside the page under test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """The serious and critical WCAG 2.x A/AA violations on the page as it is now."""
+    assert AXE.exists(), (
+        "axe-core is missing: run `make test` (npm ci in tests/browser/axe) before the browser tests"
+    )
+    # Evaluated through the DevTools protocol, so the page's CSP does not block it.
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": len(v["nodes"])}
+        for v in result["violations"]
+        if v.get("impact") in BLOCKING
+    ]
+
+
+def assert_accessible(page: Any) -> None:
+    found = axe_violations(page)
+    assert not found, f"accessibility problems on {page.url}: {found}"

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distserver.access import webhooks
 from distserver.access.policy import ModelFacts, Principal
 from distserver.audit.service import SYSTEM, record
 from distserver.audit.tags import EventTag
@@ -114,7 +116,7 @@ def open_if_due(
             break
         target = plan.stage(status.next_stage or "")
         _move(session, model, state, "scheduled", target, SYSTEM, "embargo passed", now)
-        record(
+        _announce(
             session,
             EventTag.STAGE_PROMOTED,
             SYSTEM,
@@ -159,7 +161,7 @@ def promote(
         raise GateUnmet(model.ref, status.next_stage or "", status.unmet)
     target = plans[model.plan].stage(status.next_stage or "")
     _move(session, model, state, "promoted", target, actor, note, now)
-    record(
+    _announce(
         session,
         EventTag.STAGE_PROMOTED,
         actor,
@@ -190,7 +192,7 @@ def demote(
         raise Conflict(f"{model.ref} is at its plan's first stage.", code="first_stage")
     from_stage = state.stage
     _move(session, model, state, "demoted", previous, actor, note, now)
-    record(
+    _announce(
         session,
         EventTag.STAGE_DEMOTED,
         actor,
@@ -215,7 +217,7 @@ def halt(session: Session, model: Model, reason: str, actor: Principal) -> None:
     state.halted_at = utcnow()
     state.halt_reason = reason[:500]
     _transition(session, model, "halted", state.stage, state.stage, actor, reason)
-    record(session, EventTag.STAGE_HALTED, actor, model=model.ref, data={"reason": reason})
+    _announce(session, EventTag.STAGE_HALTED, actor, model=model.ref, data={"reason": reason})
     session.commit()
 
 
@@ -227,8 +229,25 @@ def resume(session: Session, model: Model, actor: Principal, note: str = "") -> 
     state.halted_at = None
     state.halt_reason = None
     _transition(session, model, "resumed", state.stage, state.stage, actor, note)
-    record(session, EventTag.STAGE_RESUMED, actor, model=model.ref, data={"note": note})
+    _announce(session, EventTag.STAGE_RESUMED, actor, model=model.ref, data={"note": note})
     session.commit()
+
+
+def _announce(
+    session: Session,
+    tag: EventTag,
+    actor: Principal,
+    *,
+    model: str,
+    data: dict[str, Any],
+    when: datetime | None = None,
+    revision: str | None = None,
+) -> None:
+    """Record a stage event and queue it for the webhooks subscribed to it, in the
+    caller's transaction: both happen, or neither."""
+    record(session, tag, actor, when=when, model=model, revision=revision, data=data)
+    payload = {"model": model, "actor": actor.label, "revision": revision, **data}
+    webhooks.emit(session, tag, payload)
 
 
 def _lock_state(session: Session, model: Model) -> ReleaseState:

@@ -13,7 +13,7 @@ BLOCKING = ("serious", "critical")
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """The serious and critical WCAG 2.x A/AA violations on the page as it is now."""
     assert AXE.exists(), (
-        "axe-core is missing: run `make test` (npm ci in tests/browser/axe) before the browser tests"
+        "axe-core is missing: run `make test` (it runs npm ci in tests/browser/axe)"
     )
     # Evaluated through the DevTools protocol, so the page's CSP does not block it.
     if not page.evaluate("typeof window.axe !== 'undefined'"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from distserver.access.policy import Principal
 from distserver.accounts import tokens
@@ -172,7 +172,13 @@ def authenticate_token(session: Session, raw: str, now: datetime | None = None) 
             "The token is malformed: check that it was copied whole.", code="invalid_token"
         )
     now = now or utcnow()
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == tokens.token_hash(raw)))
+    # One round trip: the token, its user and the user's roles.
+    query = (
+        select(ApiToken)
+        .where(ApiToken.token_hash == tokens.token_hash(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.roles))
+    )
+    token = session.execute(query).unique().scalar_one_or_none()
     if token is None or token.revoked_at is not None:
         raise Unauthorized("The token is not valid or was revoked.", code="invalid_token")
     if token.expires_at is not None and token.expires_at <= now:

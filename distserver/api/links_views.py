@@ -10,6 +10,7 @@ from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
 from distserver.downloads.services import locate, request_link
+from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.runtime import current_runtime
@@ -41,6 +42,7 @@ def string_field(data: dict[str, Any], key: str, *, required: bool) -> str | Non
 
 
 @api_v1.post("/models/<namespace>/<name>/links")
+@anonymous_downloads
 def create_link(namespace: str, name: str) -> tuple[Response, int]:
     check_names(namespace, name)
     data = json_body()

@@ -28,6 +28,7 @@ from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.services import Target, locate, request_link
 from distserver.downloads.standing import recipient_copies, served_blob
+from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.hf import hf
@@ -89,6 +90,7 @@ def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
 
 
 @hf.route("/<namespace>/<name>/resolve/<rev>/<path:path>", methods=["GET", "HEAD"])
+@anonymous_downloads
 def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     rt = current_runtime()
     principal = current_principal()

@@ -20,6 +20,7 @@ generator got from the app.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -428,9 +429,11 @@ def run(names: list[str], seconds: float, users: int = USERS) -> list[Outcome]:
             "S3_REGION": "us-east-1",
             "TIERS_DIR": str(tiers),
             "INSTANCE_DIR": str(tmp / "instance"),
-            # Production refuses to start without these two of its own.
+            # Production refuses to start without keys of its own.
             "TOTP_ENCRYPTION_KEY": secrets.token_urlsafe(48),
             "AUDIT_SIGNING_KEY_FILE": str(_audit_key(tmp)),
+            "FINGERPRINT_KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
+            "FINGERPRINT_ACTIVE_KEY": "k1",
         }
         env = _clean_env()
         env.update({f"DISTSERVER_{k}": v for k, v in settings.items()})

@@ -19,6 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
     from distserver.releases.plans import load_plans
+    from distserver.startup import check_keys, start_background_jobs
     from distserver.storage import build_storage
 
     settings = load_settings(overrides)
@@ -30,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     tiers = load_tiers(tiers_dir)
     plans = load_plans(tiers_dir, tiers)
     storage = build_storage(settings)
+    check_keys(settings, tiers)
     app.extensions["distserver"] = Runtime(settings, tiers, plans, storage)
 
     db.init_app(app)
@@ -39,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     _register(app)
+    start_background_jobs(app)
     return app
 
 

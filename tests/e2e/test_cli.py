@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import TEST_SECRET
+from tests.support.production import production_env
 
 BIN = Path(sys.executable).parent / "distserver"
 
@@ -19,8 +19,7 @@ BIN = Path(sys.executable).parent / "distserver"
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     env = {
         **os.environ,
-        "DISTSERVER_ENV": "production",
-        "DISTSERVER_SECRET_KEY": TEST_SECRET,
+        **production_env(tmp_path / "keys"),
         "DISTSERVER_INSTANCE_DIR": str(tmp_path / "instance"),
         "DISTSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
     }

@@ -13,10 +13,10 @@ from pathlib import Path
 import requests
 
 from distserver.config import PROJECT_DIR
+from tests.support.production import production_env
 from tests.support.s3fixtures import s3_settings
 
 BIN = Path(sys.executable).parent
-SECRET = "gunicorn-test-secret-0123456789-abcdefghijklmnop"
 
 
 def free_port() -> int:
@@ -33,12 +33,12 @@ def run(args: list[str], env: dict[str, str]) -> str:
 
 def test_no_secret_in_any_log(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
+    keys = production_env(tmp_path / "keys")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
     env.update({f"DISTSERVER_{k}": v for k, v in s3_settings(s3_env).items()})
     env.update(
         {
-            "DISTSERVER_ENV": "production",
-            "DISTSERVER_SECRET_KEY": SECRET,
+            **keys,
             "DISTSERVER_INSTANCE_DIR": str(tmp_path / "instance"),
             "DISTSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
@@ -101,5 +101,7 @@ def test_no_secret_in_any_log(tmp_path: Path, s3_env) -> None:  # type: ignore[n
     written = {p.name: p.read_text() for p in logs.iterdir()}
     assert "POST /api/v1/models/acme/llm/links" in written["stdout.log"] + written["stderr.log"]
     for name, text in written.items():
-        for secret in ("dst_", "X-Amz-Signature=", "X-Amz-Credential=", "session=", SECRET):
+        markers = ("dst_", "X-Amz-Signature=", "X-Amz-Credential=", "session=")
+        keys_used = (keys["DISTSERVER_SECRET_KEY"], keys["DISTSERVER_TOTP_ENCRYPTION_KEY"])
+        for secret in (*markers, *keys_used):
             assert secret not in text, f"{secret!r} appears in {name}"

@@ -85,3 +85,14 @@ def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
     first = load_settings({"ENV": "development", "INSTANCE_DIR": str(tmp_path)}, environ={})
     second = load_settings({"ENV": "development", "INSTANCE_DIR": str(tmp_path)}, environ={})
     assert len(first["SECRET_KEY"]) >= 32 and first["SECRET_KEY"] == second["SECRET_KEY"]
+
+
+def test_production_starts_only_with_every_key_it_needs(tmp_path: Path) -> None:
+    from tests.support.production import production_env
+
+    keys = {k.removeprefix("DISTSERVER_"): v for k, v in production_env(tmp_path / "k").items()}
+    base = {**keys, "INSTANCE_DIR": str(tmp_path / "i")}
+    assert create_app(base).config["ENV"] == "production"
+    for missing in ("AUDIT_SIGNING_KEY_FILE", "TOTP_ENCRYPTION_KEY", "FINGERPRINT_KEYS"):
+        with pytest.raises(ConfigError, match=missing):
+            create_app({**base, missing: ""})

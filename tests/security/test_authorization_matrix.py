@@ -1,0 +1,257 @@
+# ruff: noqa: E501, RUF002  (the table reads best one route a line)
+"""The authorization matrix: every route and method × every principal × every stage of
+the default plan (and a halted model) → the expected status, generated from one table.
+A route missing from the table fails the test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distserver.extensions import db
+from tests.security.matrix_seed import MODELS, PRINCIPALS, Seeded, seed
+from tests.support.world import World
+
+OK = "ok"  # allowed through the access checks: any answer but 401, 403, 404, 429 or 5xx
+STAFF = {"reviewer", "safety", "auditor", "admin"}
+ADMITS = {
+    "internal": set(),
+    "partner-preview": {"vetted_partner"},
+    "research-access": {"vetted_partner", "researcher"},
+    "general-availability": {"vetted_partner", "researcher", "public"},
+}
+GRANTS = {"researcher": {"researcher"}, "partner": {"vetted_partner"}}
+BAD_TOKENS = {"expired_token": 401, "revoked_token": 401, "suspended": 403}
+
+Expect = int | str
+
+
+def visible(p: str, ref: str) -> bool:
+    return bool(ADMITS[MODELS[ref][0]]) or p in STAFF
+
+
+def download(p: str, ref: str) -> Expect:
+    stage, halted = MODELS[ref]
+    if not visible(p, ref):
+        return 404
+    if halted:
+        return 403
+    if p in {"safety", "admin"} or "public" in ADMITS[stage]:
+        return OK
+    if p == "anonymous":
+        return 401
+    return OK if GRANTS.get(p, set()) & ADMITS[stage] else 403
+
+
+def gated(p: str, ref: str) -> Expect:
+    # The Hugging Face door answers the Hub's way: GatedRepo is 401 without a token.
+    want = download(p, ref)
+    return 401 if want == 403 and p == "anonymous" else want
+
+
+def roles(*allowed: str, model: bool = False, missing: int = 403) -> Callable[[str, str], Expect]:
+    def rule(p: str, ref: str) -> Expect:
+        if p == "anonymous":
+            return 401
+        if model and not visible(p, ref):
+            return 404
+        return OK if p in allowed else missing
+
+    return rule
+
+
+def meta(p: str, ref: str) -> Expect:
+    return OK if visible(p, ref) else 404
+
+
+def anyone(p: str, ref: str) -> Expect:
+    return OK
+
+
+def signed_in(p: str, ref: str) -> Expect:
+    return 401 if p == "anonymous" else OK
+
+
+def signed_in_visible(p: str, ref: str) -> Expect:
+    return 401 if p == "anonymous" else meta(p, ref)
+
+
+def owner(who: str, *staff: str, anonymous: int = 401) -> Callable[[str, str], Expect]:
+    def rule(p: str, ref: str) -> Expect:
+        if p == "anonymous":
+            return anonymous
+        return OK if p == who or p in staff else 404
+
+    return rule
+
+
+def nothing_found(p: str, ref: str) -> Expect:
+    return 401 if p == "anonymous" else 404
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str  # {m} is the model; {link}, {application}, {grant}, {user} are seeded ids
+    rule: Callable[[str, str], Expect]
+    body: dict[str, Any] | None = None
+    per_model: bool = False
+    token_free: bool = False  # answers without reading the Authorization header
+
+
+M = "/api/v1/models/{m}"
+TABLE: dict[str, list[Row]] = {
+    "ops.healthz": [Row("GET", "/healthz", anyone, token_free=True)],
+    "ops.readyz": [Row("GET", "/readyz", anyone, token_free=True)],
+    "ops.metrics": [Row("GET", "/metrics", anyone, token_free=True)],
+    "api_v1.models_index": [Row("GET", "/api/v1/models", anyone)],
+    "api_v1.model_detail": [Row("GET", M, meta, per_model=True)],
+    "api_v1.create_link": [Row("POST", M + "/links", download, {"path": "config.json"}, True)],
+    "api_v1.release_gate": [Row("GET", M + "/gate", roles("safety", "admin", "auditor", model=True), per_model=True)],
+    "api_v1.release_timeline": [Row("GET", M + "/timeline", roles("safety", "admin", "auditor", model=True), per_model=True)],
+    "api_v1.release_evaluate": [Row("POST", M + "/evaluations", roles("safety", model=True), {"name": "red-team", "result": "pass", "report": "r"}, True)],
+    "api_v1.release_signoff": [Row("POST", M + "/signoffs", roles("safety", model=True), {}, True)],
+    "api_v1.release_promote": [Row("POST", M + "/promote", roles("safety", "admin", model=True), {}, True)],
+    "api_v1.release_demote": [Row("POST", M + "/demote", roles("safety", "admin", model=True), {}, True)],
+    "api_v1.release_halt": [Row("POST", M + "/halt", roles("safety", "admin", model=True), {"reason": "matrix"}, True)],
+    "api_v1.release_resume": [Row("POST", M + "/resume", roles("safety", "admin", model=True), {}, True)],
+    "api_v1.apply": [Row("POST", M + "/applications", signed_in_visible, {"tier": "researcher", "answers": {}}, True)],
+    "api_v1.accept": [Row("POST", M + "/agreement", signed_in_visible, {"tier": "researcher"}, True)],
+    "hf.model_info_view": [Row("GET", "/api/models/{m}", meta, per_model=True), Row("GET", "/api/models/{m}/revision/main", meta, per_model=True)],
+    "hf.tree_view": [Row("GET", "/api/models/{m}/tree/main", gated, per_model=True), Row("GET", "/api/models/{m}/tree/main/sub", gated, per_model=True)],
+    "hf.resolve_view": [Row("GET", "/{m}/resolve/main/config.json", gated, per_model=True)],
+    "api_v1.audit_events": [Row("GET", "/api/v1/audit/events", roles("auditor", "admin"))],
+    "api_v1.audit_checkpoints": [Row("GET", "/api/v1/audit/checkpoints", anyone, token_free=True)],
+    "api_v1.download_receipt": [Row("GET", "/api/v1/receipts/{link}", owner("researcher"))],
+    "downloads.follow_link": [Row("GET", "/dl/{link}", owner("researcher", anonymous=404))],
+    "downloads.serve_file": [Row("GET", "/files/not-a-token", lambda p, r: 403, token_free=True)],
+    "api_v1.application_queue": [Row("GET", "/api/v1/applications?status=pending", roles("reviewer", "admin"))],
+    "api_v1.application_detail": [Row("GET", "/api/v1/applications/{application}", owner("public_user", "reviewer", "admin"))],
+    "api_v1.approve": [Row("POST", "/api/v1/applications/{application}/approve", roles("reviewer", "admin"), {})],
+    "api_v1.reject": [Row("POST", "/api/v1/applications/{application}/reject", roles("reviewer", "admin"), {"reason": "matrix"})],
+    "api_v1.decide_many": [Row("POST", "/api/v1/applications/decide", roles("reviewer", "admin"), {"ids": ["{application}"], "decision": "reject", "reason": "m"})],
+    "api_v1.withdraw": [Row("POST", "/api/v1/applications/{application}/withdraw", owner("public_user"), {})],
+    "api_v1.my_access": [Row("GET", "/api/v1/me/access", signed_in)],
+    "api_v1.renew": [Row("POST", "/api/v1/grants/{grant}/renew", owner("researcher"), {})],
+    "api_v1.revoke": [Row("POST", "/api/v1/grants/{grant}/revoke", owner("nobody", "reviewer", "admin"), {}), Row("DELETE", "/api/v1/grants/{grant}", owner("nobody", "reviewer", "admin"))],
+    "api_v1.create_org": [Row("POST", "/api/v1/orgs", roles("admin"), {"slug": "lab", "name": "Lab"})],
+    "api_v1.show_org": [Row("GET", "/api/v1/orgs/no-such-org", nothing_found)],
+    "api_v1.add_member": [Row("POST", "/api/v1/orgs/no-such-org/members", nothing_found, {"email": "public@x.org"})],
+    "api_v1.remove_member": [Row("DELETE", "/api/v1/orgs/no-such-org/members/{user}", nothing_found)],
+    "api_v1.sign_org_agreement": [Row("POST", "/api/v1/orgs/no-such-org/agreement", nothing_found, {})],
+    "api_v1.access_report": [Row("GET", "/api/v1/reports/access?format=json", roles("reviewer", "admin", "auditor"))],
+    "api_v1.create_webhook": [Row("POST", "/api/v1/webhooks", roles("admin"), {"url": "http://127.0.0.1:9/h", "events": ["*"]})],
+    "api_v1.list_webhooks": [Row("GET", "/api/v1/webhooks", roles("admin"))],
+    "api_v1.openapi": [Row("GET", "/api/v1/openapi.json", anyone, token_free=True)],
+}  # fmt: skip
+
+
+def status(code: int) -> Callable[[str, str], Expect]:
+    return lambda p, ref: code
+
+
+# Web pages answer a browser session, never a Bearer token: to them every principal
+# here is anonymous (pages that show the caller's own standing read the token, and
+# refuse a bad one). Every POST without the form's CSRF token is refused with 400.
+SIGN_IN = 302  # pages for signed-in people send others to the sign-in page
+CSRF = 400
+PAGES: dict[str, list[Row]] = {
+    "web.home": [Row("GET", "/", status(200))],
+    "accounts.login": [Row("GET", "/login", status(200), token_free=True), Row("POST", "/login", status(CSRF), {}, token_free=True)],
+    "accounts.register": [Row("GET", "/register", status(200), token_free=True), Row("POST", "/register", status(CSRF), {}, token_free=True)],
+    "accounts.forgot": [Row("GET", "/forgot", status(200), token_free=True), Row("POST", "/forgot", status(CSRF), {}, token_free=True)],
+    "accounts.reset": [Row("GET", "/reset/not-a-token", status(SIGN_IN), token_free=True), Row("POST", "/reset/not-a-token", status(CSRF), {}, token_free=True)],
+    "accounts.verify": [Row("GET", "/verify/not-a-token", status(SIGN_IN), token_free=True)],
+    "accounts.login_code": [Row("GET", "/login/code", status(SIGN_IN), token_free=True), Row("POST", "/login/code", status(CSRF), {}, token_free=True)],
+    "accounts.logout": [Row("POST", "/logout", status(CSRF), {}, token_free=True)],
+    "accounts.account": [Row("GET", "/account", status(SIGN_IN), token_free=True)],
+    "accounts.enrol": [Row("GET", "/account/2fa", status(SIGN_IN), token_free=True), Row("POST", "/account/2fa", status(CSRF), {}, token_free=True)],
+    "accounts.enrol_confirm": [Row("POST", "/account/2fa/confirm", status(CSRF), {}, token_free=True)],
+    "accounts.change_password": [Row("GET", "/account/password", status(SIGN_IN), token_free=True), Row("POST", "/account/password", status(CSRF), {}, token_free=True)],
+    "accounts.token_create": [Row("POST", "/account/tokens", status(CSRF), {}, token_free=True)],
+    "accounts.token_revoke": [Row("POST", "/account/tokens/1/revoke", status(CSRF), {}, token_free=True)],
+    "accounts.admin_users": [Row("GET", "/admin/users", status(SIGN_IN), token_free=True)],
+    "accounts.admin_role": [Row("POST", "/admin/users/{user}/role", status(CSRF), {}, token_free=True)],
+    "accounts.admin_suspend": [Row("POST", "/admin/users/{user}/suspend", status(CSRF), {}, token_free=True)],
+    "accounts.sso_login": [Row("GET", "/sso/nosuch/login", status(404), token_free=True)],
+    "accounts.sso_callback": [Row("GET", "/sso/nosuch/callback", status(404), token_free=True)],
+    "accounts.sso_link": [Row("GET", "/sso/link", status(SIGN_IN), token_free=True), Row("POST", "/sso/link", status(CSRF), {}, token_free=True)],
+}  # fmt: skip
+TABLE.update(PAGES)
+
+
+def expected(row: Row, p: str, ref: str) -> Expect:
+    if p in BAD_TOKENS and not row.token_free:
+        return BAD_TOKENS[p]
+    return row.rule(p, ref)
+
+
+def matches(want: Expect, got: int) -> bool:
+    if want == OK:
+        return got < 500 and got not in (401, 403, 404, 429)
+    return got == want
+
+
+def test_authorization_matrix(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app("sqlite", ANONYMOUS_RATE_LIMIT="1000000 per minute")
+    database = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+    with app.app_context():
+        seeded: Seeded = seed(World(app, tmp_path / "src"))
+        endpoints = {r.endpoint for r in app.url_map.iter_rules()} - {"static", "web.static"}
+        covered = set(TABLE)
+        missing = sorted(endpoints - covered)
+        snapshot = tmp_path / "snapshot.sqlite3"
+        db.session.remove()
+        db.engine.dispose()
+        shutil.copyfile(database, snapshot)
+        client = app.test_client()
+        tried, mismatches = 0, []
+        for endpoint, rows in TABLE.items():
+            if endpoint not in endpoints:
+                continue
+            for row in rows:
+                for ref in MODELS if row.per_model else ["acme/research"]:
+                    for p in PRINCIPALS:
+                        if row.method != "GET":
+                            db.session.remove()
+                            db.engine.dispose()
+                            shutil.copyfile(snapshot, database)
+                        path = row.path.format(m=ref, **{k: v for k, v in _ids(seeded).items()})
+                        body = _fill(row.body, seeded)
+                        response = client.open(
+                            path, method=row.method, json=body, headers=seeded.headers[p]
+                        )
+                        want = expected(row, p, ref)
+                        tried += 1
+                        if not matches(want, response.status_code):
+                            mismatches.append(
+                                (endpoint, row.method, path, p, want, response.status_code)
+                            )
+    print(f"\nauthorization matrix: {tried} cases tried, {len(mismatches)} mismatches")
+    for m in mismatches[:60]:
+        print("  ", m)
+    assert not missing, f"routes missing from the authorization table: {missing}"
+    assert mismatches == []
+
+
+def _ids(seeded: Seeded) -> dict[str, Any]:
+    return {
+        "link": seeded.ids["link"],
+        "application": seeded.ids["application"],
+        "grant": seeded.ids["grant"],
+        "user": seeded.ids["researcher_user"],
+    }
+
+
+def _fill(body: dict[str, Any] | None, seeded: Seeded) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {
+        k: [seeded.ids["application"] if x == "{application}" else x for x in v]
+        if isinstance(v, list)
+        else v
+        for k, v in body.items()
+    }

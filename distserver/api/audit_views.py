@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import select
 
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
@@ -15,12 +13,11 @@ from distserver.api import api_v1
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
 from distserver.audit.models import AuditEvent, AuditSeal
+from distserver.audit.queries import events_page, int_arg, parse_filter, require_auditor
 from distserver.audit.verify import checkpoints, receipt
 from distserver.downloads.models import DownloadLink
 from distserver.errors import (
-    BadRequest,
     ConfigError,
-    Forbidden,
     NotFound,
     Unauthorized,
     Unavailable,
@@ -28,7 +25,6 @@ from distserver.errors import (
 from distserver.extensions import db
 from distserver.runtime import current_runtime
 
-AUDIT_ROLES = frozenset({"auditor", "admin"})
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 
@@ -48,27 +44,7 @@ def _signed_in(principal: Principal) -> None:
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= (high or int(raw)):
-        bounds = f"between {low} and {high}" if high else f"at least {low}"
-        raise BadRequest(f"{name!r} must be an integer {bounds}.", code="invalid_parameter")
-    return int(raw)
-
-
-def _time_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(
-            f"{name!r} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z.",
-            code="invalid_parameter",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int_arg(request.args, name, default, low, high)
 
 
 def _event_json(event: AuditEvent, seal: AuditSeal | None) -> dict[str, Any]:
@@ -96,36 +72,14 @@ def _event_json(event: AuditEvent, seal: AuditSeal | None) -> dict[str, Any]:
 @api_v1.get("/audit/events")
 def audit_events() -> Response:
     """Events newest-first by id; `next` is the cursor for the following page."""
-    principal = current_principal()
-    _signed_in(principal)
-    if not principal.roles & AUDIT_ROLES:
-        raise Forbidden("Only auditors and admins may read the audit log.", code="forbidden")
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    require_auditor(current_principal())
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     cursor = _int_arg("cursor", None, 1)
-    query = select(AuditEvent, AuditSeal).outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
-    if cursor is not None:
-        query = query.where(AuditEvent.id < cursor)
-    if model := request.args.get("model"):
-        query = query.where(AuditEvent.model == model)
-    if user := request.args.get("user"):
-        query = query.where(AuditEvent.actor == user)
-    if action := request.args.get("action"):
-        # A full tag matches exactly; "download" or "download:link" match every tag under it.
-        if action.count(":") >= 2:
-            query = query.where(AuditEvent.tag == action)
-        else:
-            query = query.where(AuditEvent.tag.startswith(action + ":", autoescape=True))
-    if since := _time_arg("since"):
-        query = query.where(AuditEvent.occurred_at >= since)
-    if until := _time_arg("until"):
-        query = query.where(AuditEvent.occurred_at < until)
-    rows = db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > (limit or 0)
-    rows = rows[:limit]
+    rows, after = events_page(db.session, parse_filter(request.args), cursor=cursor, limit=limit)
     return jsonify(
         {
             "events": [_event_json(event, seal) for event, seal in rows],
-            "next": str(rows[-1][0].id) if more and rows else None,
+            "next": str(after) if after is not None else None,
         }
     )
 

@@ -8,11 +8,12 @@ the gate is `per_revision`, for the model's current main revision only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.accounts.models import User
@@ -105,6 +106,10 @@ def gate_scope(session: Session, model: Model, state: ReleaseState, target: Stag
 def barred_signers(session: Session, scope: Scope, evaluations: list[Evaluation]) -> set[int]:
     """Who may not sign off this gate: the publisher of the current revision and
     anyone who recorded an evaluation for it (separation of duties)."""
+    return _barred(scope, evaluations)
+
+
+def _barred(scope: Scope, evaluations: list[Evaluation]) -> set[int]:
     barred = {e.recorded_by_id for e in evaluations}
     if scope.revision is not None and scope.revision.published_by_id is not None:
         barred.add(scope.revision.published_by_id)
@@ -120,31 +125,106 @@ def gate_status(
     state: ReleaseState | None = None,
 ) -> GateStatus:
     """The current stage and every requirement of the next gate, met or unmet."""
-    now = now or utcnow()
-    plan = plans[model.plan]
     state = state or session.get(ReleaseState, model.id)
     assert state is not None, f"{model.ref} has no release state"
+    return gate_statuses(session, [(model, state)], plans, now)[model.id]
+
+
+def gate_statuses(
+    session: Session,
+    models: Sequence[tuple[Model, ReleaseState]],
+    plans: Mapping[str, Plan],
+    now: datetime | None = None,
+) -> dict[int, GateStatus]:
+    """gate_status for many models at once, in a fixed number of queries (for lists)."""
+    now = now or utcnow()
+    ids = [m.id for m, _ in models]
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(Revision.id)).where(Revision.model_id.in_(ids)).group_by(Revision.model_id)
+    )
+    revisions = {
+        r.model_id: r for r in session.scalars(select(Revision).where(Revision.id.in_(newest)))
+    }
+    evaluations: dict[int, list[Evaluation]] = {i: [] for i in ids}
+    for e in session.scalars(
+        select(Evaluation)
+        .where(Evaluation.model_id.in_(ids))
+        .order_by(Evaluation.recorded_at, Evaluation.id)
+    ):
+        evaluations[e.model_id].append(e)
+    signoffs: dict[int, list[Signoff]] = {i: [] for i in ids}
+    for s in session.scalars(
+        select(Signoff).where(Signoff.model_id.in_(ids)).order_by(Signoff.signed_at, Signoff.id)
+    ):
+        signoffs[s.model_id].append(s)
+    signer_ids = {s.user_id for rows in signoffs.values() for s in rows}
+    users = (
+        {u.id: u for u in session.scalars(select(User).where(User.id.in_(signer_ids)))}
+        if signer_ids
+        else {}
+    )
+    out: dict[int, GateStatus] = {}
+    for model, state in models:
+        plan = plans[model.plan]
+        target = plan.next_stage(state.stage)
+        scope = (
+            Scope(
+                model.id,
+                target.name,
+                revisions.get(model.id),
+                target.gate.per_revision,
+                state.stage_entered_at,
+            )
+            if target
+            else None
+        )
+        out[model.id] = _status(
+            model, plan, state, scope, evaluations[model.id], signoffs[model.id], users, now
+        )
+    return out
+
+
+def _in_scope(scope: Scope, rows: list[Any], stage_attr: str, at_attr: str) -> list[Any]:
+    return [
+        r
+        for r in rows
+        if getattr(r, stage_attr) == scope.stage
+        and getattr(r, at_attr) >= scope.since
+        and (not scope.per_revision or r.revision_id == scope._revision_id)
+    ]
+
+
+def _status(
+    model: Model,
+    plan: Plan,
+    state: ReleaseState,
+    scope: Scope | None,
+    all_evaluations: list[Evaluation],
+    all_signoffs: list[Signoff],
+    users: Mapping[int, User],
+    now: datetime,
+) -> GateStatus:
     stage = plan.stage(state.stage)
-    target = plan.next_stage(stage.name)
     halted = state.halted_at is not None
-    scope = gate_scope(session, model, state, target) if target else None
     base = GateStatus(
         ref=model.ref,
         stage=stage.name,
         admitted_tiers=stage.tiers,
         halted=halted,
-        next_stage=target.name if target else None,
+        next_stage=scope.stage if scope else None,
         revision=scope.revision.commit if scope and scope.revision else None,
     )
-    if target is None or scope is None:
+    if scope is None:
         return base
+    gate = plan.stage(scope.stage).gate
     reqs: list[Requirement] = []
     if halted:
         reqs.append(Requirement("halt", False, f"distribution is halted ({state.halt_reason})"))
-    gate = target.gate
     if gate.per_revision and scope.revision is None:
         reqs.append(Requirement("revision", False, "a published revision to evaluate"))
-    evaluations = scope.evaluations(session)
+    evaluations = _in_scope(scope, all_evaluations, "stage", "recorded_at")
     latest = {e.name: e for e in evaluations}  # ordered by time: the last one wins
     for name in gate.evaluations:
         e = latest.get(name)
@@ -158,7 +238,20 @@ def gate_status(
                 )
             )
     if gate.signoffs:
-        reqs.append(_signoff_requirement(session, scope, evaluations, gate.signoffs))
+        barred = _barred(scope, evaluations)
+        seen: list[int] = []
+        for s in _in_scope(scope, all_signoffs, "stage", "signed_at"):
+            if s.user_id not in barred and s.user_id not in seen:
+                seen.append(s.user_id)
+        signers = [users[i] for i in seen if i in users]
+        who = f" ({', '.join(u.email for u in signers)})" if signers else ""
+        reqs.append(
+            Requirement(
+                "signoffs",
+                len(signers) >= gate.signoffs,
+                f"sign-offs from safety staff: {len(signers)} of {gate.signoffs}{who}",
+            )
+        )
     if gate.min_days:
         reqs.append(_soak_requirement(stage.name, state.stage_entered_at, gate.min_days, now))
     if gate.not_before is not None:
@@ -167,29 +260,6 @@ def gate_status(
         text = f"embargo until {opens}" + (" (passed)" if met else "")
         reqs.append(Requirement("not_before", met, text))
     return GateStatus(**{**base.__dict__, "requirements": tuple(reqs)})
-
-
-def counted_signers(session: Session, scope: Scope, evaluations: list[Evaluation]) -> list[User]:
-    """Distinct people whose sign-off counts, in the order they signed."""
-    barred = barred_signers(session, scope, evaluations)
-    seen: list[int] = []
-    for s in scope.signoffs(session):
-        if s.user_id not in barred and s.user_id not in seen:
-            seen.append(s.user_id)
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(seen)))}
-    return [users[i] for i in seen if i in users]
-
-
-def _signoff_requirement(
-    session: Session, scope: Scope, evaluations: list[Evaluation], needed: int
-) -> Requirement:
-    signers = counted_signers(session, scope, evaluations)
-    who = f" ({', '.join(u.email for u in signers)})" if signers else ""
-    return Requirement(
-        "signoffs",
-        len(signers) >= needed,
-        f"sign-offs from safety staff: {len(signers)} of {needed}{who}",
-    )
 
 
 def _soak_requirement(stage: str, entered: datetime, min_days: float, now: datetime) -> Requirement:

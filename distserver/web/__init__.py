@@ -1,45 +1,32 @@
-"""The web pages' frame: the `web` blueprint (home page, base layout, stylesheet)
-and the security headers every response carries."""
+"""The web pages: the `web` blueprint (catalog, model pages, applications, my
+access, the review queue and the role dashboards on the home page), the base
+layout and the security headers every response carries.
+
+Views live in one module per resource and stay thin: parse the request, call a
+service (access decisions always come from the policy, see web/standing.py),
+render. Every POST is a Flask-WTF form (CSRF); every page works without
+JavaScript (static/copy.js only adds copy buttons)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, render_template
+from flask import Blueprint, Flask, current_app, g, url_for
 from flask_login import current_user
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
-
-from distserver.extensions import db
 
 web = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
 )
 
-# No inline script or style anywhere: pages use /static/style.css only, and the
-# QR code is a data: image.
+# No inline script or style anywhere: pages use the blueprint's style.css and
+# copy.js only, and the QR code is a data: image.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
-
-
-@web.get("/")
-def home() -> str:
-    from distserver.access.policy import may_see
-    from distserver.accounts.sessions import current_principal
-    from distserver.catalog.services import list_models
-    from distserver.releases.services import model_facts
-    from distserver.runtime import current_runtime
-
-    principal = current_principal()
-    plans = current_runtime().plans
-    rows = []
-    for model in list_models(db.session):
-        facts = model_facts(db.session, model, plans)
-        if may_see(principal, facts):
-            rows.append({"ref": model.ref, "title": model.title, "facts": facts})
-    return render_template("home.html", models=rows)
 
 
 def _security_headers(response: Response) -> Response:
@@ -57,6 +44,18 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def optional_url(endpoint: str, **values: Any) -> str | None:
+    """The URL of `endpoint`, or None when no blueprint provides it (yet): links to
+    pages of other parts (the staff console, the audit pages) are shown only when
+    those pages exist."""
+    if endpoint not in current_app.view_functions:
+        return None
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
 def _layout_context() -> dict[str, Any]:
     from distserver.accounts.forms import ConfirmForm
     from distserver.accounts.sso import providers
@@ -69,10 +68,22 @@ def _layout_context() -> dict[str, Any]:
         "sso_providers": list(providers().values()),
         "signout_form": ConfirmForm(formdata=None) if user is not None else None,
         "needs_second_factor": bool(roles) and user is not None and not user.totp_enabled,
+        "url_map_endpoints": current_app.view_functions.keys(),
+        "optional_url": optional_url,
     }
 
 
 def init_web(app: Flask) -> None:
+    from distserver.web import (  # noqa: F401  (routes)
+        access_views,
+        catalog_views,
+        dashboard_views,
+        model_views,
+        review_views,
+    )
+    from distserver.web.render import init_render
+
     app.after_request(_security_headers)
     app.context_processor(_layout_context)
+    init_render(app)
     app.register_blueprint(web)

@@ -159,7 +159,7 @@ def status(code: int) -> Callable[[str, str], Expect]:
 SIGN_IN = 302  # pages for signed-in people send others to the sign-in page
 CSRF = 400
 PAGES: dict[str, list[Row]] = {
-    "web.home": [Row("GET", "/", status(200))],
+    "web.home": [Row("GET", "/", status(200), token_free=True)],
     "accounts.login": [Row("GET", "/login", status(200), token_free=True), Row("POST", "/login", status(CSRF), {}, token_free=True)],
     "accounts.register": [Row("GET", "/register", status(200), token_free=True), Row("POST", "/register", status(CSRF), {}, token_free=True)],
     "accounts.forgot": [Row("GET", "/forgot", status(200), token_free=True), Row("POST", "/forgot", status(CSRF), {}, token_free=True)],
@@ -179,6 +179,33 @@ PAGES: dict[str, list[Row]] = {
     "accounts.sso_login": [Row("GET", "/sso/nosuch/login", status(404), token_free=True)],
     "accounts.sso_callback": [Row("GET", "/sso/nosuch/callback", status(404), token_free=True)],
     "accounts.sso_link": [Row("GET", "/sso/link", status(SIGN_IN), token_free=True), Row("POST", "/sso/link", status(CSRF), {}, token_free=True)],
+    "web.catalog_page": [Row("GET", "/models", status(200))],
+    "web.model_page": [Row("GET", "/models/{m}", meta, per_model=True)],
+    "web.download": [Row("POST", "/models/{m}/download", status(CSRF), {}, True, token_free=True)],
+    "web.agreement": [Row("GET", "/models/{m}/agreement", status(SIGN_IN), per_model=True, token_free=True), Row("POST", "/models/{m}/agreement", status(CSRF), {}, True, token_free=True)],
+    "web.apply": [Row("GET", "/models/{m}/apply", status(SIGN_IN), per_model=True, token_free=True), Row("POST", "/models/{m}/apply", status(CSRF), {}, True, token_free=True)],
+    "web.my_access": [Row("GET", "/access", status(SIGN_IN), token_free=True)],
+    "web.withdraw": [Row("POST", "/access/applications/{application}/withdraw", status(CSRF), {}, token_free=True)],
+    "web.renew": [Row("POST", "/access/grants/{grant}/renew", status(CSRF), {}, token_free=True)],
+    "web.review": [Row("GET", "/review", status(SIGN_IN), token_free=True)],
+    "web.review_decide": [Row("POST", "/review/{application}", status(CSRF), {}, token_free=True)],
+    "staff.index": [Row("GET", "/staff/", status(SIGN_IN), token_free=True)],
+    "staff.audit": [Row("GET", "/staff/audit", status(SIGN_IN), token_free=True)],
+    "staff.audit_export": [Row("GET", "/staff/audit/export?format=csv", status(SIGN_IN), token_free=True)],
+    "staff.audit_model": [Row("GET", "/staff/audit/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],
+    "staff.audit_user": [Row("GET", "/staff/audit/users/researcher@x.org", status(SIGN_IN), token_free=True)],
+    "staff.release_console": [Row("GET", "/staff/models/{m}/release", status(SIGN_IN), per_model=True, token_free=True)],
+    **{
+        f"staff.{action}": [Row("POST", f"/staff/models/{{m}}/release/{path}", status(CSRF), {}, True, token_free=True)]
+        for action, path in (
+            ("evaluate", "evaluations"),
+            ("signoff", "signoffs"),
+            ("promote", "promote"),
+            ("demote", "demote"),
+            ("halt", "halt"),
+            ("resume", "resume"),
+        )
+    },
 }  # fmt: skip
 TABLE.update(PAGES)
 

@@ -1,0 +1,44 @@
+"""The catalog: the models the visitor may see, their stage, the tiers admitted
+now and the visitor's own standing; search by name, filter by stage and by
+"I can download"."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+from distserver.accounts.sessions import current_principal
+from distserver.db import utcnow
+from distserver.extensions import db
+from distserver.runtime import current_runtime
+from distserver.web import web
+from distserver.web.standing import catalog
+
+MAX_QUERY = 100
+
+
+@web.get("/models")
+def catalog_page() -> str:
+    rt = current_runtime()
+    principal = current_principal()
+    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
+    stage = (request.args.get("stage") or "").strip()
+    mine = request.args.get("downloadable") == "1"
+    rows = catalog(db.session, rt, principal, utcnow())
+    stages = sorted({s.name for p in rt.plans.values() for s in p.stages})
+    shown = [
+        r
+        for r in rows
+        if (not q or q.lower() in f"{r.model.ref} {r.model.title}".lower())
+        and (not stage or r.facts.stage == stage)
+        and (not mine or r.decision.allowed)
+    ]
+    return render_template(
+        "catalog.html",
+        rows=shown,
+        total=len(rows),
+        q=q,
+        stage=stage,
+        stages=stages,
+        mine=mine,
+        tiers=rt.tiers,
+    )

@@ -14,6 +14,7 @@ from distserver.api import (  # noqa: E402,F401  (registers routes)
     audit_views,
     catalog_views,
     links_views,
+    openapi,
     release_views,
 )
 from distserver.extensions import csrf  # noqa: E402

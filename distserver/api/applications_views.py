@@ -6,6 +6,7 @@ Writes need a session (CSRF applies) or a token with the "manage" scope; reads
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, jsonify, request
 
@@ -26,6 +27,17 @@ from distserver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from distserver.extensions import db
 from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
+
+# Ids are INTEGER keys (32-bit on PostgreSQL); a larger one names nothing, and passed
+# to the database it overflows (an error, not an answer) on SQLite and PostgreSQL.
+MAX_ID = 2**31 - 1
+
+
+@api_v1.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    for key, value in (values or {}).items():
+        if type(value) is int and value > MAX_ID:
+            raise NotFound(f"No {key.removesuffix('_id')} {value}.", code="not_found")
 
 
 def _signed_in(*, write: bool) -> tuple[Principal, User]:
@@ -128,7 +140,7 @@ def reject(app_id: int) -> Response:
 def decide_many() -> Response:
     data = request.get_json(silent=True, force=True) or {}
     ids = data.get("ids") if isinstance(data, dict) else None
-    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+    if not isinstance(ids, list) or not all(type(i) is int and 0 < i <= MAX_ID for i in ids):
         raise BadRequest("'ids' must be a list of application ids.", code="invalid_ids")
     decision = data.get("decision")
     if not isinstance(decision, str):
@@ -284,9 +296,14 @@ def create_webhook() -> tuple[Response, int]:
     events = data.get("events")
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise BadRequest("'events' must be a list of event tags.", code="invalid_events")
-    hook, secret = webhooks.create_webhook(
-        db.session, string_field(data, "url", required=True) or "", events, principal
-    )
+    url = string_field(data, "url", required=True) or ""
+    try:
+        urlsplit(url).port  # noqa: B018  (a malformed host or port raises ValueError)
+    except ValueError:
+        raise BadRequest(
+            "A webhook URL is an http(s) URL with a valid host and port.", code="invalid_url"
+        ) from None
+    hook, secret = webhooks.create_webhook(db.session, url, events, principal)
     # The secret is shown this once, to configure the receiver.
     return jsonify({**_hook_json(hook), "secret": secret}), 201
 

@@ -26,6 +26,8 @@ from distserver.extensions import db
 from distserver.runtime import current_runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+# Seqs and ids are 64-bit keys; a larger number would overflow the database driver.
+MAX_KEY = 2**63 - 1
 
 
 def _key():  # type: ignore[no-untyped-def]
@@ -74,7 +76,7 @@ def audit_events() -> Response:
     """Events newest-first by id; `next` is the cursor for the following page."""
     require_auditor(current_principal())
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    cursor = _int_arg("cursor", None, 1)
+    cursor = _int_arg("cursor", None, 1, MAX_KEY)
     rows, after = events_page(db.session, parse_filter(request.args), cursor=cursor, limit=limit)
     return jsonify(
         {
@@ -87,7 +89,7 @@ def audit_events() -> Response:
 @api_v1.get("/audit/checkpoints")
 def audit_checkpoints() -> Response:
     """Public: signed chain heads, oldest first, for anyone to keep copies."""
-    after = _int_arg("after", -1, -1)
+    after = _int_arg("after", -1, -1, MAX_KEY)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     found = checkpoints(db.session, after=after if after is not None else -1, limit=limit)
     key = _key()

@@ -145,7 +145,7 @@ TABLE: dict[str, list[Row]] = {
     "api_v1.access_report": [Row("GET", "/api/v1/reports/access?format=json", roles("reviewer", "admin", "auditor"))],
     "api_v1.create_webhook": [Row("POST", "/api/v1/webhooks", roles("admin"), {"url": "http://127.0.0.1:9/h", "events": ["*"]})],
     "api_v1.list_webhooks": [Row("GET", "/api/v1/webhooks", roles("admin"))],
-    "api_v1.openapi": [Row("GET", "/api/v1/openapi.json", anyone, token_free=True)],
+    "api_v1.openapi_document": [Row("GET", "/api/v1/openapi.json", anyone, token_free=True)],
 }  # fmt: skip
 
 

@@ -67,12 +67,14 @@ def test_no_secret_in_any_log(tmp_path: Path, s3_env) -> None:  # type: ignore[n
     http = requests.Session()
     http.trust_env = False
     try:
-        for _ in range(120):
+        deadline = time.monotonic() + 90
+        while True:
             try:
-                if http.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if http.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or workers still loading
                 assert server.poll() is None, (logs / "stderr.log").read_text()
+                assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 90 s"
                 time.sleep(0.25)
         auth = {"Authorization": f"Bearer {token}"}
         link = http.post(

@@ -11,7 +11,8 @@ from flask import Response, jsonify
 
 from distserver.api import api_v1
 from distserver.api.errors import HTTP_CODES
-from distserver.api.openapi_paths import BOOL, INT, NINT, NSTR, PATHS, STR, Schema, obj, ref
+from distserver.api.openapi_paths import PATHS
+from distserver.api.openapi_schema import BOOL, INT, NINT, NSTR, STR, Schema, obj, ref
 
 ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 429, 503)
 ERROR_TEXT = {

@@ -15,8 +15,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
-from distserver.audit.chain import CHAINED_FIELDS, export_line
+from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import format_utc
+from distserver.audit.export import export_line
 from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.audit.verify import stream_sealed

@@ -17,15 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from distserver.audit.chain import (
-    CHAINED_FIELDS,
-    VerifyResult,
-    export_line,
-    export_lines,
-    read_export,
-    verify_chain,
-)
+from distserver.audit.chain import CHAINED_FIELDS, VerifyResult, verify_chain
 from distserver.audit.checkpoints import Checkpoint, format_utc
+from distserver.audit.export import export_line, export_lines, read_export
 from distserver.audit.keys import sign_receipt
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag

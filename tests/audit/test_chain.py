@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from distserver.audit import chain as ch
+from distserver.audit import export as ex
 from distserver.audit.checkpoints import (
     Checkpoint,
     checkpoint_message,
@@ -135,7 +136,7 @@ def tamper(rng: random.Random, rows, hashes, cps):
         out[k] = (seq, event, h[:i] + digit + h[i + 1 :])
         return kind, out, k, {"edited"}
     if kind == "export":
-        lines = [line.encode("utf-8") for line in ch.export_lines(rows, cps)]
+        lines = [line.encode("utf-8") for line in ex.export_lines(rows, cps)]
         at = next(i for i, line in enumerate(lines) if line.startswith(b'{"seq":%d,' % k))
         lines[at] = flip_line(rng, lines[at].decode("utf-8"))
         return "export", lines, k, None
@@ -251,7 +252,7 @@ def test_randomised_tampering_is_caught_and_named():
         rows, hashes, cps = build(rng, rng.randint(20, 60))
         kind, tampered, first_bad, allowed = tamper(rng, rows, hashes, cps)
         if kind == "export":
-            stream, live = ch.read_export(tampered)
+            stream, live = ex.read_export(tampered)
             result = ch.verify_chain(stream, live, PUB)
         else:
             result = verify(tampered, cps)
@@ -346,21 +347,21 @@ def test_truncation_below_a_checkpoint_and_an_empty_log():
 def test_export_round_trips_and_one_changed_byte_fails():
     rng = random.Random(8)
     rows, _, cps = build(rng, 120)
-    lines = list(ch.export_lines(rows, cps))
+    lines = list(ex.export_lines(rows, cps))
     assert sum(line.startswith('{"checkpoint":') for line in lines) == len(cps)
     blob = "".join(line + "\n" for line in lines).encode("utf-8")
-    stream, live = ch.read_export(blob.splitlines(keepends=True))
+    stream, live = ex.read_export(blob.splitlines(keepends=True))
     result = ch.verify_chain(stream, live, PUB)
     assert result.ok, result.message
     assert (result.events_checked, result.checkpoints_checked) == (120, len(cps))
-    stream, live = ch.read_export(iter(lines))
+    stream, live = ex.read_export(iter(lines))
     assert [r[2] for r in stream] == [h for _, _, h in rows] and live == cps
 
     for _ in range(400):
         broken = list(lines)
         at = rng.randrange(len(broken))
         broken[at] = flip_line(rng, broken[at])
-        stream, live = ch.read_export(broken)
+        stream, live = ex.read_export(broken)
         result = ch.verify_chain(stream, live, PUB)
         assert not result.ok, (at, broken[at])
         if broken[at].startswith(b'{"seq":'):
@@ -370,17 +371,17 @@ def test_export_round_trips_and_one_changed_byte_fails():
 
 def test_checkpoints_anywhere_in_an_export_within_the_window():
     rows, hashes, cps = build(random.Random(10), 60)
-    events = [ch.export_line(*row) for row in rows]
-    marks = [ch.export_checkpoint_line(cp) for cp in cps]
+    events = [ex.export_line(*row) for row in rows]
+    marks = [ex.export_checkpoint_line(cp) for cp in cps]
     for lines in (marks + events, events + marks, events[:30] + marks + events[30:]):
-        stream, live = ch.read_export(lines)
+        stream, live = ex.read_export(lines)
         result = ch.verify_chain(stream, live, PUB)
         assert result.ok and result.checkpoints_checked == len(cps), result.message
     # Too far behind its event to be checked in one pass: refused, never skipped.
     rows, hashes, _ = build(random.Random(11), ch._WINDOW + 10)
     late = sign_checkpoint(KEY, 3, hashes[3], T0)
-    lines = [*(ch.export_line(*row) for row in rows), ch.export_checkpoint_line(late)]
-    stream, live = ch.read_export(lines)
+    lines = [*(ex.export_line(*row) for row in rows), ex.export_checkpoint_line(late)]
+    stream, live = ex.read_export(lines)
     result = ch.verify_chain(stream, live, PUB)
     assert (result.ok, result.reason, result.first_bad_seq) == (False, "bad-checkpoint", 3)
 

@@ -1,4 +1,4 @@
-"""Test databases built by running the migrations (never create_all()): one migrated
+"""Test databases built by running the migrations (never from the models' metadata): one migrated
 template per backend per test session, and a fresh copy of it for every test."""
 
 from __future__ import annotations

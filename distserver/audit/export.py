@@ -1,0 +1,95 @@
+"""The JSONL export of the sealed log: one line per event (seq, hash and the chained
+fields, written as in the canonical encoding) with each signed checkpoint placed right
+after the event of its seq, so that an outsider can verify it in one streaming pass
+with only the public key (`distserver audit verify --export FILE --public-key KEY`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from distserver.audit.chain import CHAINED_FIELDS, MalformedExport, _dumps, _field
+from distserver.audit.checkpoints import Checkpoint, is_hash_hex, parse_utc
+
+__all__ = [
+    "MalformedExport",
+    "export_checkpoint_line",
+    "export_line",
+    "export_lines",
+    "read_export",
+]
+
+
+def export_line(seq: int, event: Mapping[str, Any], hash_hex: str) -> str:
+    """One line (without its newline) of the JSONL export: a JSON object with "seq", "hash",
+    then the chained fields in order, values written as in the canonical encoding."""
+    if type(seq) is not int or seq < 0 or not is_hash_hex(hash_hex):
+        raise ValueError("seq must be a non-negative int and hash 64 lowercase hex digits")
+    return _dumps({"seq": seq, "hash": hash_hex} | {n: _field(n, event) for n in CHAINED_FIELDS})
+
+
+def export_checkpoint_line(cp: Checkpoint) -> str:
+    """An export line carrying a checkpoint: {"checkpoint": {seq, head_hash, ...}}."""
+    return _dumps({"checkpoint": cp.to_dict()})
+
+
+def export_lines(
+    sealed: Iterable[tuple[int, Mapping[str, Any], str]], checkpoints: Iterable[Checkpoint]
+) -> Iterator[str]:
+    """The export, one line at a time (without newlines): each checkpoint is placed right
+    after the event of its seq, so that one streaming pass can check it; checkpoints beyond
+    the last event come at the end."""
+    pending = sorted(checkpoints, key=lambda cp: cp.seq)
+    i = 0
+    for seq, event, hash_hex in sealed:
+        while i < len(pending) and pending[i].seq < seq:
+            yield export_checkpoint_line(pending[i])
+            i += 1
+        yield export_line(seq, event, hash_hex)
+    yield from (export_checkpoint_line(cp) for cp in pending[i:])
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def read_export(
+    lines: Iterable[str | bytes],
+) -> tuple[Iterator[tuple[int, dict[str, Any], str]], list[Checkpoint]]:
+    """Read an export in one streaming pass: returns the rows, as a lazy iterator for
+    `verify_chain`, and a list that fills with the checkpoints as the rows are read.
+
+    Lines end with "\\n" (or not, for the last); empty lines are skipped. A line that is not
+    byte for byte what `export_line` / `export_checkpoint_line` would write raises
+    `MalformedExport` from the iterator (`verify_chain` reports it at that position)."""
+    checkpoints: list[Checkpoint] = []
+    keys = {"seq", "hash", *CHAINED_FIELDS}
+
+    def rows() -> Iterator[tuple[int, dict[str, Any], str]]:
+        for number, raw in enumerate(lines, 1):
+            try:
+                text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+                text = text.removesuffix("\n")
+                if not text:
+                    continue
+                obj = json.loads(text, object_pairs_hook=_no_duplicates)
+                if isinstance(obj, dict) and obj.keys() == {"checkpoint"}:
+                    cp = Checkpoint.from_dict(obj["checkpoint"])
+                    if export_checkpoint_line(cp) != text:
+                        raise ValueError("not in canonical form")
+                    checkpoints.append(cp)
+                    continue
+                if not isinstance(obj, dict) or obj.keys() != keys:
+                    raise ValueError("not an event line: wrong keys")
+                event = {name: obj[name] for name in CHAINED_FIELDS}
+                event["occurred_at"] = parse_utc(event["occurred_at"])
+                if export_line(obj["seq"], event, obj["hash"]) != text:
+                    raise ValueError("not in canonical form")
+            except (ValueError, TypeError) as exc:
+                raise MalformedExport(number, str(exc)) from None
+            yield obj["seq"], event, obj["hash"]
+
+    return rows(), checkpoints

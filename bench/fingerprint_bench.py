@@ -288,11 +288,14 @@ def main() -> None:
             (f"wrong-{i:04d}", "k") for i in range(args.wrong)
         ]
         rows, traces, worst_wrong, min_right, all_ok = [], [], -math.inf, math.inf, True
+        cos_mean: dict[str, float] = {}
         for how, right in CASES.items():
             sus = transform(copies, how, rng)
             path = d / "suspect.safetensors"
             write_safetensors(path, sus)
-            cos = float(np.min(np.sum(ref * embed(sus, cfg, ids), axis=1)))
+            sims = np.sum(ref * embed(sus, cfg, ids), axis=1)
+            cos = float(np.min(sims))
+            cos_mean.setdefault(how, float(np.mean(sims)))
             t0 = time.perf_counter()
             res = trace_file(path, src, cands, {"k": KEY})
             traces.append(time.perf_counter() - t0)
@@ -323,7 +326,8 @@ def main() -> None:
     )
     clean = rows[0]
     print(
-        f"emb_cos_clean={clean[1]:.6f} z_clean={clean[2]:.1f} min_z_right={min_right:.1f} "
+        f"emb_cos_clean={clean[1]:.6f} emb_cos_clean_mean={cos_mean[clean[0]]:.6f} "
+        f"z_clean={clean[2]:.1f} min_z_right={min_right:.1f} "
         f"max_z_wrong={worst_wrong:.2f} wrong_candidates={args.wrong} "
         f"mark_s={t_mark:.2f} trace_s={np.mean(traces):.1f} all_verdicts_correct={all_ok}"
     )

@@ -68,15 +68,18 @@ def verification_token(user: User) -> str:
     return _signer("verify").dumps({"u": user.id, "e": user.email})
 
 
-def verify_email(session: Session, token: str) -> User:
+def _read_link(purpose: str, token: str, max_age: int, what: str, renew: str) -> dict:
+    """The payload of a mailed link, or BadRequest saying it expired or is not valid."""
     try:
-        data = _signer("verify").loads(token, max_age=VERIFY_MAX_AGE)
+        return _signer(purpose).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise BadRequest(
-            "This link has expired: sign in to get a new one.", code="expired"
-        ) from None
+        raise BadRequest(f"This {what} has expired: {renew}.", code="expired") from None
     except BadSignature:
-        raise BadRequest("This link is not valid.", code="invalid_link") from None
+        raise BadRequest(f"This {what} is not valid.", code="invalid_link") from None
+
+
+def verify_email(session: Session, token: str) -> User:
+    data = _read_link("verify", token, VERIFY_MAX_AGE, "link", "sign in to get a new one")
     user = session.get(User, int(data["u"]))
     if user is None or user.email != data["e"]:
         raise BadRequest("This link is not valid.", code="invalid_link")
@@ -161,14 +164,7 @@ def _reset_fingerprint(user: User) -> str:
 
 
 def user_for_reset(session: Session, token: str) -> User:
-    try:
-        data = _signer("reset").loads(token, max_age=RESET_MAX_AGE)
-    except SignatureExpired:
-        raise BadRequest(
-            "This reset link has expired: ask for a new one.", code="expired"
-        ) from None
-    except BadSignature:
-        raise BadRequest("This reset link is not valid.", code="invalid_link") from None
+    data = _read_link("reset", token, RESET_MAX_AGE, "reset link", "ask for a new one")
     user = session.get(User, int(data["u"]))
     if user is None or data["f"] != _reset_fingerprint(user) or user.suspended_at is not None:
         raise BadRequest("This reset link was already used or is not valid.", code="invalid_link")

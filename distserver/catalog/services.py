@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from distserver.access.policy import Principal
 from distserver.audit.service import record
@@ -45,20 +45,24 @@ def create_model(
 
 def main_revision(session: Session, model: Model) -> Revision | None:
     """`main` is the newest published revision."""
-    return session.scalar(
-        select(Revision).where(Revision.model_id == model.id).order_by(Revision.id.desc()).limit(1)
-    )
+    return resolve_revision(session, model, "main")
 
 
-def resolve_revision(session: Session, model: Model, rev: str | None) -> Revision | None:
-    """By `main` (or nothing), or by full 40-hex commit id. None if there is no such one."""
+def resolve_revision(
+    session: Session, model: Model, rev: str | None, *, with_files: bool = False
+) -> Revision | None:
+    """By `main` (or nothing), or by full 40-hex commit id. None if there is no such one.
+    `with_files` loads the revision's file list in the same query (for listings)."""
+    query = select(Revision).where(Revision.model_id == model.id)
     if rev in (None, "", "main"):
-        return main_revision(session, model)
-    if not COMMIT_RE.match(rev):
+        query = query.order_by(Revision.id.desc()).limit(1)
+    elif COMMIT_RE.match(rev):
+        query = query.where(Revision.commit == rev)
+    else:
         return None
-    return session.scalar(
-        select(Revision).where(Revision.model_id == model.id, Revision.commit == rev)
-    )
+    if with_files:
+        return session.scalars(query.options(joinedload(Revision.files))).unique().first()
+    return session.scalar(query)
 
 
 def find_file(session: Session, revision: Revision, path: str) -> File | None:

@@ -13,6 +13,7 @@ from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.models import Model
+from distserver.catalog.services import resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import AccessDenied, locate, request_link
 from distserver.errors import DistserverError
@@ -23,7 +24,7 @@ from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm
-from distserver.web.standing import admitted, load_model, load_revision, next_step, page_standing
+from distserver.web.standing import admitted, load_model, next_step, page_standing
 from distserver.web.standing import pending_application as find_pending
 
 
@@ -44,7 +45,7 @@ def model_page(namespace: str, name: str) -> str:
     principal = current_principal()
     model, state = _visible_model(namespace, name)
     rev = (request.args.get("revision") or "main").strip()[:64]
-    revision = load_revision(db.session, model, rev)
+    revision = resolve_revision(db.session, model, rev, with_files=True)
     if revision is None and rev != "main":
         abort(404, f"{model.ref} has no revision {rev!r}.")
     files = list(revision.files) if revision else []

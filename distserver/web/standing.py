@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from distserver.access.models import Application, Grant
 from distserver.access.policy import (
@@ -31,7 +31,6 @@ from distserver.access.policy import (
 from distserver.access.services import gather_facts, today
 from distserver.access.tiers import Tier
 from distserver.catalog.models import File, Model, Revision
-from distserver.catalog.names import COMMIT_RE
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
@@ -138,23 +137,6 @@ def load_model(session: Session, namespace: str, name: str) -> tuple[Model, Rele
         .where(Model.namespace == namespace, Model.name == name)
     ).first()
     return (row[0], row[1]) if row else None
-
-
-def load_revision(session: Session, model: Model, rev: str | None) -> Revision | None:
-    """`main` (the newest) or a full commit id, with its files, in one query."""
-    query = (
-        select(Revision).options(joinedload(Revision.files)).where(Revision.model_id == model.id)
-    )
-    if rev in (None, "", "main"):
-        query = query.where(
-            Revision.id
-            == select(func.max(Revision.id)).where(Revision.model_id == model.id).scalar_subquery()
-        )
-    elif COMMIT_RE.match(rev or ""):
-        query = query.where(Revision.commit == rev)
-    else:
-        return None
-    return session.scalars(query).unique().first()
 
 
 def page_standing(

@@ -9,8 +9,17 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from distserver.audit.chain import CHAINED_FIELDS, MalformedExport, _dumps, _field
+from distserver.audit.chain import CHAINED_FIELDS, _dumps, _field
 from distserver.audit.checkpoints import Checkpoint, is_hash_hex, parse_utc
+
+
+class MalformedExport(ValueError):
+    """A line of an export that is not exactly what `export_line` would have written."""
+
+    def __init__(self, line_number: int, problem: str) -> None:
+        super().__init__(f"export line {line_number}: {problem}")
+        self.line_number = line_number
+
 
 __all__ = [
     "MalformedExport",

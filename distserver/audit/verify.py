@@ -17,12 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from distserver.audit.chain import CHAINED_FIELDS, VerifyResult, verify_chain
+from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import Checkpoint, format_utc
 from distserver.audit.export import export_line, export_lines, read_export
 from distserver.audit.keys import sign_receipt
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
+from distserver.audit.verification import VerifyResult, verify_chain
 
 YIELD_PER = 5000
 _EVENT_COLUMNS = [getattr(AuditEvent, name) for name in CHAINED_FIELDS]

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from distserver.audit import chain as ch
 from distserver.audit import export as ex
+from distserver.audit import verification as vf
 from distserver.audit.checkpoints import (
     Checkpoint,
     checkpoint_message,
@@ -77,8 +78,8 @@ def build(rng: random.Random, n: int) -> tuple[list, list[bytes], list[Checkpoin
     return rows, hashes, cps
 
 
-def verify(rows, cps, **kw) -> ch.VerifyResult:
-    return ch.verify_chain(iter(rows), iter(cps), PUB, **kw)
+def verify(rows, cps, **kw) -> vf.VerifyResult:
+    return vf.verify_chain(iter(rows), iter(cps), PUB, **kw)
 
 
 def hash_before(hashes: list[bytes], seq: int) -> bytes:
@@ -253,7 +254,7 @@ def test_randomised_tampering_is_caught_and_named():
         kind, tampered, first_bad, allowed = tamper(rng, rows, hashes, cps)
         if kind == "export":
             stream, live = ex.read_export(tampered)
-            result = ch.verify_chain(stream, live, PUB)
+            result = vf.verify_chain(stream, live, PUB)
         else:
             result = verify(tampered, cps)
         reasons[kind.split()[0], result.reason] += 1
@@ -351,7 +352,7 @@ def test_export_round_trips_and_one_changed_byte_fails():
     assert sum(line.startswith('{"checkpoint":') for line in lines) == len(cps)
     blob = "".join(line + "\n" for line in lines).encode("utf-8")
     stream, live = ex.read_export(blob.splitlines(keepends=True))
-    result = ch.verify_chain(stream, live, PUB)
+    result = vf.verify_chain(stream, live, PUB)
     assert result.ok, result.message
     assert (result.events_checked, result.checkpoints_checked) == (120, len(cps))
     stream, live = ex.read_export(iter(lines))
@@ -362,7 +363,7 @@ def test_export_round_trips_and_one_changed_byte_fails():
         at = rng.randrange(len(broken))
         broken[at] = flip_line(rng, broken[at])
         stream, live = ex.read_export(broken)
-        result = ch.verify_chain(stream, live, PUB)
+        result = vf.verify_chain(stream, live, PUB)
         assert not result.ok, (at, broken[at])
         if broken[at].startswith(b'{"seq":'):
             seq = json.loads(lines[at])["seq"]
@@ -375,14 +376,14 @@ def test_checkpoints_anywhere_in_an_export_within_the_window():
     marks = [ex.export_checkpoint_line(cp) for cp in cps]
     for lines in (marks + events, events + marks, events[:30] + marks + events[30:]):
         stream, live = ex.read_export(lines)
-        result = ch.verify_chain(stream, live, PUB)
+        result = vf.verify_chain(stream, live, PUB)
         assert result.ok and result.checkpoints_checked == len(cps), result.message
     # Too far behind its event to be checked in one pass: refused, never skipped.
-    rows, hashes, _ = build(random.Random(11), ch._WINDOW + 10)
+    rows, hashes, _ = build(random.Random(11), vf._WINDOW + 10)
     late = sign_checkpoint(KEY, 3, hashes[3], T0)
     lines = [*(ex.export_line(*row) for row in rows), ex.export_checkpoint_line(late)]
     stream, live = ex.read_export(lines)
-    result = ch.verify_chain(stream, live, PUB)
+    result = vf.verify_chain(stream, live, PUB)
     assert (result.ok, result.reason, result.first_bad_seq) == (False, "bad-checkpoint", 3)
 
 
@@ -405,7 +406,7 @@ def test_verification_streams():
             yield s.seq, s.event, s.hash
 
     tracemalloc.start()
-    result = ch.verify_chain(rows(), [], PUB)
+    result = vf.verify_chain(rows(), [], PUB)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert result.ok and result.events_checked == 5_000 and result.head_hash == head

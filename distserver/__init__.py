@@ -18,6 +18,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app from settings (see distserver.config); several may live in one process."""
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
+    from distserver.jobs import init_jobs
     from distserver.releases.plans import load_plans
     from distserver.startup import check_keys, start_background_jobs
     from distserver.storage import build_storage
@@ -41,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     _register(app)
+    init_jobs(app)
     start_background_jobs(app)
     return app
 

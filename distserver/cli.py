@@ -47,11 +47,12 @@ def _register() -> None:
     from distserver.catalog.commands import models
     from distserver.demo import demo
     from distserver.fingerprint.commands import fingerprints, trace
+    from distserver.jobs.commands import jobs_group
     from distserver.releases.commands import releases
 
     for command in (db_group, users, tokens, models, grants, releases, demo, trace, fingerprints):
         main.add_command(command)
-    for command in (applications, orgs, webhooks_group, access):
+    for command in (applications, orgs, webhooks_group, access, jobs_group):
         main.add_command(command)
     try:
         from distserver.audit.commands import audit

@@ -136,6 +136,12 @@ def demo(port: int, directory: Path) -> None:
     }
     app = create_app(settings)
     tokens = seed(app, directory)
+    # No Redis: jobs (mail, webhooks, sealing, embargoes...) run in threads of this
+    # process, and so does their periodic schedule, once the database is migrated.
+    from distserver.jobs import job_runtime
+    from distserver.jobs.schedule import start_in_process_scheduler
+
+    job_runtime(app).scheduler = start_in_process_scheduler(app)
     base = f"http://127.0.0.1:{port}"
     env_lines = [f"export DISTSERVER_URL={base}"] + [
         f"export {email.split('@')[0].upper()}_TOKEN={token}" for email, token in tokens.items()

@@ -1,13 +1,20 @@
-"""Outgoing e-mail. In development and tests every message is written to the outbox
-folder (MAIL_OUTBOX under the instance dir) as one JSON file, which tests read; in
-production it goes through SMTP (MAIL_SMTP_HOST, MAIL_SMTP_PORT, MAIL_SMTP_USER,
-MAIL_SMTP_PASSWORD, MAIL_FROM)."""
+"""Outgoing e-mail. `send_mail` never sends inside a request: it enqueues a `mail.send`
+job (distserver.jobs) once the current transaction commits, and the job delivers through
+MAIL_BACKEND:
+
+- "smtp": MAIL_SMTP_HOST, MAIL_SMTP_PORT, MAIL_SMTP_USER, MAIL_SMTP_PASSWORD, MAIL_FROM
+  (STARTTLS); a failure raises and the job is retried with backoff;
+- "outbox": each message is written to the outbox folder (MAIL_OUTBOX under the instance
+  dir) as one JSON file, which development and tests read. Production accepts it only
+  with a start-up warning, since nothing is sent."""
 
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import uuid
+from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,29 @@ from typing import Any
 from flask import current_app
 
 from distserver.db import utcnow
+from distserver.errors import ConfigError
+
+log = logging.getLogger("distserver")
+MAIL_BACKENDS = ("smtp", "outbox")
+
+
+def check_mail_settings(settings: Mapping[str, Any]) -> None:
+    """At start-up: refuse "smtp" without a host; warn in production about "outbox"."""
+    backend = str(settings.get("MAIL_BACKEND") or "")
+    if backend not in MAIL_BACKENDS:
+        raise ConfigError(f"DISTSERVER_MAIL_BACKEND={backend!r}: use 'smtp' or 'outbox'")
+    if backend == "smtp" and not settings.get("MAIL_SMTP_HOST"):
+        raise ConfigError(
+            "DISTSERVER_MAIL_BACKEND is 'smtp' but DISTSERVER_MAIL_SMTP_HOST is empty: set "
+            "the SMTP host, or set DISTSERVER_MAIL_BACKEND=outbox to only write mail to a folder"
+        )
+    if backend == "outbox" and settings.get("ENV") == "production":
+        folder = Path(str(settings.get("INSTANCE_DIR"))) / str(settings.get("MAIL_OUTBOX"))
+        log.warning(
+            "MAIL_BACKEND is 'outbox': no mail is sent, messages are only written to %s "
+            "(new users get no verification mail); set MAIL_BACKEND=smtp and MAIL_SMTP_HOST",
+            folder,
+        )
 
 
 def outbox_dir() -> Path:
@@ -22,10 +52,19 @@ def outbox_dir() -> Path:
 
 
 def send_mail(to: str, subject: str, body: str) -> None:
-    """Send one plain-text message (never with a secret a log could keep: links only)."""
+    """Send one plain-text message (never with a secret a log could keep: links only),
+    by a job enqueued once the current transaction commits."""
+    from distserver.jobs import enqueue_after_commit
+    from distserver.jobs.tasks import send_mail as send_mail_job
+
+    enqueue_after_commit(send_mail_job, to, subject, body)
+
+
+def deliver(to: str, subject: str, body: str) -> None:
+    """Deliver one message now, through MAIL_BACKEND (the `mail.send` job calls this)."""
     config = current_app.config
     sender = str(config.get("MAIL_FROM") or "distserver@localhost")
-    if config.get("MAIL_SMTP_HOST"):
+    if config.get("MAIL_BACKEND") == "smtp":
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = sender, to, subject
         message.set_content(body)
@@ -49,8 +88,14 @@ def send_mail(to: str, subject: str, body: str) -> None:
     (folder / name).write_text(json.dumps(record, indent=2))
 
 
-def read_outbox() -> list[dict[str, Any]]:
-    """Every message in the outbox, oldest first (development and tests)."""
+def read_outbox(*, wait_for_jobs: bool = True) -> list[dict[str, Any]]:
+    """Every message in the outbox, oldest first (development and tests). With an
+    in-process queue, first waits until the mail jobs that are due have run."""
+    from distserver.jobs import job_runtime
+
+    runtime = job_runtime()
+    if wait_for_jobs and runtime.in_process:
+        runtime.drain()
     folder = outbox_dir()
     if not folder.is_dir():
         return []

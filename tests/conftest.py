@@ -55,7 +55,10 @@ def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
         return app
 
     yield make
+    from distserver.jobs import stop_jobs
+
     for app, url in made:
+        stop_jobs(app)  # the in-process job threads, before their database goes
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

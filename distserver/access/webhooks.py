@@ -1,8 +1,10 @@
 """Webhooks: admins subscribe a URL to event tags; each event becomes one delivery
-row per subscribed hook, in the caller's transaction. Right after that
-transaction commits, one attempt is made with a short timeout (never inside the
-transaction); a failure only schedules a retry with exponential backoff, run by
-`distserver webhooks deliver` (deliver_due).
+row per subscribed hook, in the caller's transaction, and one `webhooks.deliver` job per
+row, enqueued only once that transaction commits (distserver.jobs). The job makes one
+attempt; a failure is retried by the job engine with exponential backoff (JOBS_MIN_BACKOFF_MS
+doubling up to JOBS_MAX_BACKOFF_MS) until JOBS_MAX_RETRIES + 1 attempts, then the row is
+`failed` and the job is dead-lettered. `distserver webhooks deliver` (deliver_due) stays
+for operators who run retries from cron instead.
 
 Each delivery is a POST of a JSON body, signed so a receiver can check it came
 from this server and is fresh:
@@ -27,8 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, event, select
-from sqlalchemy.orm import Session, scoped_session
+from flask import current_app, has_app_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from distserver.access.models import Webhook, WebhookDelivery
 from distserver.access.policy import Principal
@@ -42,10 +45,7 @@ ADMIN = frozenset({"admin"})
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_ATTEMPTS = 8
-IMMEDIATE_TIMEOUT = 3.0
 RETRY_TIMEOUT = 10.0
-PENDING_KEY = "distserver.webhooks.pending"
-HOOKED_KEY = "distserver.webhooks.hooked"
 KNOWN_EVENTS = frozenset(str(t) for t in EventTag)
 
 
@@ -113,8 +113,8 @@ def deliveries(session: Session, webhook_id: int, limit: int = 100) -> list[Webh
 
 def emit(session: Session, event_tag: str, payload: dict[str, Any]) -> list[int]:
     """Queue `event_tag` with `payload` for every active hook subscribed to it, in the
-    caller's transaction (the caller commits). One attempt is made right after the
-    commit; failures are retried by deliver_due. Returns the delivery ids."""
+    caller's transaction (the caller commits). Each delivery's job is enqueued once that
+    transaction commits, and never if it rolls back. Returns the delivery ids."""
     hooks = [
         h
         for h in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
@@ -136,7 +136,11 @@ def emit(session: Session, event_tag: str, payload: dict[str, Any]) -> list[int]
     session.add_all(rows)
     session.flush()
     ids = [r.id for r in rows]
-    _after_commit(session).extend(ids)
+    from distserver.jobs import enqueue_after_commit
+    from distserver.jobs.tasks import deliver_webhook
+
+    for delivery_id in ids:
+        enqueue_after_commit(deliver_webhook, delivery_id, session=session)
     return ids
 
 
@@ -153,31 +157,50 @@ def deliver_due(
 
 def deliver(session: Session, ids: list[int], timeout: float, now: datetime | None = None) -> int:
     """One attempt for each pending delivery in `ids`; commits each outcome."""
-    ok = 0
-    for delivery_id in ids:
-        delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.status != "pending":
-            continue
-        hook = session.get(Webhook, delivery.webhook_id)
-        assert hook is not None
-        status, error = _post(hook, delivery, timeout)
-        delivery.attempts += 1
-        delivery.last_status, delivery.last_error = status, error
-        when = now or utcnow()
-        if status is not None and 200 <= status < 300:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                "delivered",
-                when,
-                None,
-            )
-            ok += 1
-        elif delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status, delivery.next_attempt_at = "failed", None
-        else:
-            delay = min(BACKOFF_BASE * 2 ** (delivery.attempts - 1), BACKOFF_CAP)
-            delivery.next_attempt_at = when + delay
-        session.commit()
-    return ok
+    return sum(attempt(session, i, timeout, now) == "delivered" for i in ids)
+
+
+def retry_policy() -> tuple[int, timedelta, timedelta]:
+    """(attempts before a delivery is failed, first backoff, longest backoff): the job
+    engine's retry settings when an app is at hand, so both schedules agree."""
+    if not has_app_context():
+        return MAX_ATTEMPTS, BACKOFF_BASE, BACKOFF_CAP
+    from distserver.jobs.runtime import retry_policy as job_retry_policy
+
+    retries, low, high = job_retry_policy(current_app.config)
+    return retries + 1, timedelta(milliseconds=low), timedelta(milliseconds=high)
+
+
+def attempt(
+    session: Session, delivery_id: int, timeout: float, now: datetime | None = None
+) -> str | None:
+    """One attempt at a pending delivery, committed; returns its status afterwards
+    ("delivered", "pending" or "failed"), or None when it was not pending (or another
+    worker holds it right now)."""
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update={"skip_locked": True})
+    if delivery is None or delivery.status != "pending":
+        session.rollback()
+        return None
+    hook = session.get(Webhook, delivery.webhook_id)
+    assert hook is not None
+    max_attempts, base, cap = retry_policy()
+    status, error = _post(hook, delivery, timeout)
+    delivery.attempts += 1
+    delivery.last_status, delivery.last_error = status, error
+    when = now or utcnow()
+    if status is not None and 200 <= status < 300:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+            "delivered",
+            when,
+            None,
+        )
+    elif delivery.attempts >= max_attempts:
+        delivery.status, delivery.next_attempt_at = "failed", None
+    else:
+        delivery.next_attempt_at = when + min(base * 2 ** (delivery.attempts - 1), cap)
+    outcome = delivery.status
+    session.commit()
+    return outcome
 
 
 def _post(
@@ -204,33 +227,3 @@ def _post(
         return exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
-
-
-def _after_commit(session: Session) -> list[int]:
-    """The list of delivery ids to attempt once this session's transaction commits."""
-    real = session() if isinstance(session, scoped_session) else session
-    if not real.info.get(HOOKED_KEY):
-        real.info[HOOKED_KEY] = True
-        event.listen(real, "after_commit", _attempt_pending)
-        event.listen(real, "after_soft_rollback", _forget_pending)
-    return real.info.setdefault(PENDING_KEY, [])
-
-
-def _attempt_pending(session: Session) -> None:
-    ids = session.info.pop(PENDING_KEY, [])
-    if not ids:
-        return
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
-    try:
-        with Session(bind=engine) as fresh:
-            deliver(fresh, ids, IMMEDIATE_TIMEOUT)
-    except Exception:  # the deliveries stay pending for deliver_due
-        import logging
-
-        logging.getLogger("distserver").exception("immediate webhook delivery failed")
-
-
-def _forget_pending(session: Session, previous_transaction: object) -> None:
-    if not session.in_transaction():  # the outermost transaction rolled back
-        session.info.pop(PENDING_KEY, None)

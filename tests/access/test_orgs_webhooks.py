@@ -15,6 +15,7 @@ from distserver.access import webhooks
 from distserver.access.models import WebhookDelivery
 from distserver.db import utcnow
 from distserver.extensions import db
+from distserver.jobs import drain
 from tests.access.support import apply, link, manager, sha, writer
 from tests.support.world import World
 
@@ -132,7 +133,8 @@ def test_webhook_deliveries_are_signed_and_retried(
 
     applicant = manager(world, "a@example.org")
     app_id = apply(client, "acme/llm", applicant).json["id"]
-    # Attempted right after the commit; the receiver answered 500.
+    # Attempted by a job enqueued once the request committed; the receiver answered 500.
+    drain()
     assert len(receiver.received) == 1
     listed = client.get("/api/v1/webhooks", headers=admin).json["webhooks"][0]["deliveries"]
     assert [(d["status"], d["attempts"], d["last_status"]) for d in listed] == [("pending", 1, 500)]
@@ -163,11 +165,13 @@ def test_webhook_deliveries_are_signed_and_retried(
     # emit() is what release services call for stage events.
     webhooks.emit(db.session, "release:stage:promoted", {"model": "acme/llm", "stage": "x"})
     db.session.commit()
+    drain()
     assert receiver.received[-1]["headers"]["X-Distserver-Event"] == "release:stage:promoted"
     # A rolled-back event is never sent.
     webhooks.emit(db.session, "release:stage:promoted", {"model": "acme/llm", "stage": "y"})
     db.session.rollback()
     db.session.commit()
+    drain()
     assert len(receiver.received) == 3
 
 
@@ -212,4 +216,5 @@ def test_every_access_change_is_an_audit_event(client, world: World, receiver: R
     rejected = world.events("access:application:rejected")[0]
     assert rejected.actor == "rev@example.org" and rejected.model == "acme/llm"
     # Every one of those went out to the '*' webhook as well, except its own creation.
+    drain()
     assert len(receiver.received) >= 7

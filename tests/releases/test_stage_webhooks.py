@@ -7,6 +7,7 @@ import json
 from distserver.access import webhooks
 from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.jobs import drain
 from distserver.releases import services as releases
 from tests.access.test_orgs_webhooks import Receiver
 from tests.support.world import World
@@ -21,6 +22,7 @@ def test_halt_and_resume_are_delivered_to_subscribed_webhooks(world: World) -> N
         )
         releases.halt(db.session, model, "suspected leak", SYSTEM)
         releases.resume(db.session, model, SYSTEM, "cleared")
+        drain()  # delivered by jobs enqueued after each commit
         events = [r["headers"]["X-Distserver-Event"] for r in receiver.received]
         assert events == ["release:stage:halted", "release:stage:resumed"]
         first = receiver.received[0]

@@ -25,4 +25,6 @@ def production_env(directory: Path) -> dict[str, str]:
             {"k1": base64.b64encode(os.urandom(32)).decode()}
         ),
         "DISTSERVER_FINGERPRINT_ACTIVE_KEY": "k1",
+        # No SMTP server here: say so explicitly (production warns at start-up).
+        "DISTSERVER_MAIL_BACKEND": "outbox",
     }

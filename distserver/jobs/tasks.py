@@ -1,0 +1,83 @@
+"""The background jobs. Each runs inside its app's context with a fresh session (see
+JobRuntime) and calls the same service the matching CLI command calls, so cron and the
+job engine do the same work."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+from flask import current_app
+
+from distserver.extensions import db
+from distserver.jobs.registry import MAIL_QUEUE, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, job
+
+log = logging.getLogger("distserver.jobs")
+
+
+class WebhookDeliveryFailed(Exception):
+    """A delivery used up its attempts: not retried again, the message is dead-lettered."""
+
+
+@job("mail.send", queue=MAIL_QUEUE)
+def send_mail(to: str, subject: str, body: str) -> None:
+    """Deliver one message through MAIL_BACKEND (SMTP, or the outbox folder); an SMTP
+    failure raises, so the job is retried with backoff."""
+    from distserver.mail import deliver
+
+    deliver(to, subject, body)
+
+
+@job("webhooks.deliver", queue=WEBHOOKS_QUEUE, throws=(WebhookDeliveryFailed,))
+def deliver_webhook(delivery_id: int) -> None:
+    """One attempt at a webhook delivery; a failure asks the engine for a retry."""
+    from distserver.access import webhooks
+
+    status = webhooks.attempt(db.session, delivery_id, webhooks.RETRY_TIMEOUT)
+    if status == "pending":
+        raise dramatiq.Retry(f"webhook delivery {delivery_id} not accepted yet")
+    if status == "failed":
+        raise WebhookDeliveryFailed(f"webhook delivery {delivery_id} failed every attempt")
+
+
+# Periodic jobs: the next period is their retry, so a failure is dead-lettered at once.
+
+
+@job("audit.seal", queue=MAINTENANCE_QUEUE, max_retries=0)
+def seal_audit_log() -> None:
+    """Seal pending audit events (the entry point `distserver audit seal` uses)."""
+    from distserver.audit.keys import signing_key
+    from distserver.audit.sealing import seal_pending
+
+    report = seal_pending(db.session, signing_key(current_app.config))
+    if report.sealed:
+        log.info("%s", report.message)
+
+
+@job("releases.tick", queue=MAINTENANCE_QUEUE, max_retries=0)
+def tick_releases() -> None:
+    """Apply scheduled promotions that are due (`distserver releases tick`)."""
+    from distserver.releases import services
+    from distserver.runtime import current_runtime
+
+    for line in services.tick(db.session, current_runtime().plans):
+        log.info("opened %s", line)
+
+
+@job("grants.remind", queue=MAINTENANCE_QUEUE, max_retries=0)
+def remind_grant_holders() -> None:
+    """Mail holders of grants expiring within GRANT_REMINDER_DAYS (`distserver grants
+    remind`)."""
+    from distserver.access.notifications import remind_expiring
+
+    days = int(current_app.config.get("GRANT_REMINDER_DAYS", 14))
+    remind_expiring(db.session, days)
+
+
+@job("applications.digest", queue=MAINTENANCE_QUEUE, max_retries=0)
+def send_review_digest() -> None:
+    """Mail reviewers the summary of pending applications (`distserver applications
+    digest`)."""
+    from distserver.access.notifications import send_digest
+
+    send_digest(db.session)

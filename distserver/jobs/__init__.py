@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from distserver.jobs.registry import QUEUES, Job, job
 from distserver.jobs.runtime import JobRuntime
+from distserver.jobs.transactions import hold_until_commit  # installs the session hooks
 
 __all__ = [
     "QUEUES",
@@ -72,7 +73,6 @@ def enqueue_after_commit(
     commits; at once when no transaction is open; never when it rolls back. Arguments
     must be JSON values. See distserver.jobs.transactions for the exact rule."""
     from distserver.extensions import db
-    from distserver.jobs.transactions import hold_until_commit
 
     runtime = job_runtime()
     name = declared if isinstance(declared, str) else declared.name

@@ -14,7 +14,7 @@ import pytest
 from distserver import create_app
 from distserver.errors import ConfigError
 from distserver.jobs import backlog
-from distserver.mail import read_outbox
+from distserver.mail import read_outbox, send_mail
 from tests.accounts.helpers import PASSWORD, csrf
 from tests.jobs.support import redis_settings, running_worker, wait_for
 from tests.support.production import production_env
@@ -66,3 +66,15 @@ def test_production_with_the_outbox_says_so_at_start_up(
         logger.disabled = disabled
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("no mail is sent" in w and "outbox" in w for w in warnings), warnings
+
+
+def test_two_apps_in_one_process_each_run_their_own_jobs(make_app: Any) -> None:
+    first, second = make_app("sqlite"), make_app("sqlite")
+    with first.app_context():
+        send_mail("a@example.org", "from the first app", "body")
+    with second.app_context():
+        send_mail("b@example.org", "from the second app", "body")
+        assert [m["subject"] for m in read_outbox()] == ["from the second app"]
+    with first.app_context():
+        assert [m["subject"] for m in read_outbox()] == ["from the first app"]
+    assert first.extensions["jobs"].broker is not second.extensions["jobs"].broker

@@ -11,7 +11,6 @@ MAIL_BACKEND:
 from __future__ import annotations
 
 import json
-import logging
 import smtplib
 import uuid
 from collections.abc import Mapping
@@ -24,12 +23,12 @@ from flask import current_app
 from distserver.db import utcnow
 from distserver.errors import ConfigError
 
-log = logging.getLogger("distserver")
 MAIL_BACKENDS = ("smtp", "outbox")
 
 
-def check_mail_settings(settings: Mapping[str, Any]) -> None:
-    """At start-up: refuse "smtp" without a host; warn in production about "outbox"."""
+def check_mail_settings(settings: Mapping[str, Any]) -> list[str]:
+    """At start-up: refuse "smtp" without a host; returns the warnings to log (production
+    with "outbox")."""
     backend = str(settings.get("MAIL_BACKEND") or "")
     if backend not in MAIL_BACKENDS:
         raise ConfigError(f"DISTSERVER_MAIL_BACKEND={backend!r}: use 'smtp' or 'outbox'")
@@ -40,11 +39,11 @@ def check_mail_settings(settings: Mapping[str, Any]) -> None:
         )
     if backend == "outbox" and settings.get("ENV") == "production":
         folder = Path(str(settings.get("INSTANCE_DIR"))) / str(settings.get("MAIL_OUTBOX"))
-        log.warning(
-            "MAIL_BACKEND is 'outbox': no mail is sent, messages are only written to %s "
-            "(new users get no verification mail); set MAIL_BACKEND=smtp and MAIL_SMTP_HOST",
-            folder,
-        )
+        return [
+            f"MAIL_BACKEND is 'outbox': no mail is sent, messages are only written to {folder} "
+            "(new users get no verification mail); set MAIL_BACKEND=smtp and MAIL_SMTP_HOST"
+        ]
+    return []
 
 
 def outbox_dir() -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import click
 from flask import Flask, current_app
 from sqlalchemy.orm import Session, scoped_session
 
@@ -32,6 +33,7 @@ __all__ = [
     "init_jobs",
     "job",
     "job_runtime",
+    "log_startup_warnings",
     "stop_jobs",
 ]
 
@@ -42,24 +44,33 @@ EXTENSION = "jobs"
 def init_jobs(app: Flask) -> JobRuntime:
     """Bind the jobs to `app` (in create_app). Checks the mail settings, since mail is a
     job; starts the in-process schedule when JOBS_INPROCESS_SCHEDULE is on and there is
-    no Redis."""
+    no Redis. Production's start-up warnings are logged here, except under a CLI
+    command (its stderr is one line); worker processes log them themselves."""
     import distserver.jobs.tasks  # noqa: F401  (declares the jobs)
     from distserver.mail import check_mail_settings
 
-    check_mail_settings(app.config)
+    warnings = check_mail_settings(app.config)
     runtime = JobRuntime(app)
     app.extensions[EXTENSION] = runtime
     if app.config.get("ENV") == "production" and runtime.in_process:
-        log.warning(
+        warnings.append(
             "REDIS_URL is not set: background jobs (mail, webhooks, sealing) run in this "
             "process and queued ones are lost when it stops; set REDIS_URL and run "
             "`distserver jobs worker` and `distserver jobs scheduler`"
         )
+    runtime.startup_warnings = warnings
+    if click.get_current_context(silent=True) is None:
+        log_startup_warnings(app)
     if runtime.in_process and app.config.get("JOBS_INPROCESS_SCHEDULE"):
         from distserver.jobs.schedule import start_in_process_scheduler
 
         runtime.scheduler = start_in_process_scheduler(app)
     return runtime
+
+
+def log_startup_warnings(app: Flask) -> None:
+    for warning in job_runtime(app).startup_warnings:
+        log.warning("%s", warning)
 
 
 def job_runtime(app: Flask | None = None) -> JobRuntime:

@@ -79,6 +79,7 @@ class JobRuntime:
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
         self.scheduler: Any = None  # the in-process schedule, when one runs
+        self.startup_warnings: list[str] = []
 
     @property
     def in_process(self) -> bool:

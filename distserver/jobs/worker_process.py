@@ -6,7 +6,8 @@ which every job is bound."""
 from __future__ import annotations
 
 from distserver import create_app
-from distserver.jobs import job_runtime
+from distserver.jobs import job_runtime, log_startup_warnings
 
 app = create_app()
+log_startup_warnings(app)  # create_app keeps quiet under the CLI that started us
 broker = job_runtime(app).broker

@@ -55,12 +55,12 @@ def test_production_refuses_smtp_without_a_host(tmp_path: Path) -> None:
 def test_production_with_the_outbox_says_so_at_start_up(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    logger = logging.getLogger("distserver")
+    logger = logging.getLogger("distserver.jobs")
     # Alembic's fileConfig (migrations/env.py) disables every existing logger when an
     # earlier test ran the migrations in this process; this test is about our warning.
     disabled, logger.disabled = logger.disabled, False
     try:
-        with caplog.at_level(logging.WARNING, logger="distserver"):
+        with caplog.at_level(logging.WARNING, logger="distserver.jobs"):
             create_app(_production(tmp_path, MAIL_BACKEND="outbox"))
     finally:
         logger.disabled = disabled

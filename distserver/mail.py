@@ -10,6 +10,7 @@ MAIL_BACKEND:
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import uuid
@@ -18,12 +19,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
 from distserver.db import utcnow
 from distserver.errors import ConfigError
 
 MAIL_BACKENDS = ("smtp", "outbox")
+MAIL_KEY_INFO = b"distserver mail jobs v1"
 
 
 def check_mail_settings(settings: Mapping[str, Any]) -> list[str]:
@@ -52,11 +57,32 @@ def outbox_dir() -> Path:
 
 def send_mail(to: str, subject: str, body: str) -> None:
     """Send one plain-text message (never with a secret a log could keep: links only),
-    by a job enqueued once the current transaction commits."""
+    by a job enqueued once the current transaction commits. The job carries the message
+    sealed (see seal_message): bodies hold sign-in and reset links, and a job's
+    arguments end up in the queue's storage and in the job engine's log lines."""
     from distserver.jobs import enqueue_after_commit
     from distserver.jobs.tasks import send_mail as send_mail_job
 
-    enqueue_after_commit(send_mail_job, to, subject, body)
+    enqueue_after_commit(send_mail_job, seal_message(to, subject, body))
+
+
+def _fernet() -> Fernet:
+    # A key of its own, derived from SECRET_KEY, which every web and worker process shares.
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=MAIL_KEY_INFO).derive(secret)
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal_message(to: str, subject: str, body: str) -> str:
+    """The message as an encrypted, authenticated token (Fernet) for the mail job."""
+    plain = json.dumps({"to": to, "subject": subject, "body": body}).encode()
+    return _fernet().encrypt(plain).decode()
+
+
+def open_message(sealed: str) -> tuple[str, str, str]:
+    """(to, subject, body) of a sealed message."""
+    fields = json.loads(_fernet().decrypt(sealed.encode()))
+    return str(fields["to"]), str(fields["subject"]), str(fields["body"])
 
 
 def deliver(to: str, subject: str, body: str) -> None:

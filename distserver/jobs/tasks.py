@@ -20,12 +20,21 @@ class WebhookDeliveryFailed(Exception):
 
 
 @job("mail.send", queue=MAIL_QUEUE)
-def send_mail(to: str, subject: str, body: str) -> None:
-    """Deliver one message through MAIL_BACKEND (SMTP, or the outbox folder); an SMTP
-    failure raises, so the job is retried with backoff."""
-    from distserver.mail import deliver
+def send_mail(sealed: str) -> None:
+    """Deliver one message (sealed by distserver.mail.send_mail) through MAIL_BACKEND:
+    SMTP, or the outbox folder. A failure is logged in one line, without the message,
+    and retried with backoff (Retry keeps Dramatiq from logging the job's arguments
+    with a traceback)."""
+    from distserver.mail import deliver, open_message
 
-    deliver(to, subject, body)
+    to, subject, body = open_message(sealed)
+    try:
+        deliver(to, subject, body)
+    except Exception as exc:
+        log.warning(
+            "mail %r not sent (%s: %s); it will be retried", subject, type(exc).__name__, exc
+        )
+        raise dramatiq.Retry("mail not sent") from None
 
 
 @job("webhooks.deliver", queue=WEBHOOKS_QUEUE, throws=(WebhookDeliveryFailed,))

@@ -11,7 +11,7 @@ from distserver.access.models import Webhook
 from distserver.extensions import db
 from distserver.jobs import backlog, drain, enqueue_after_commit
 from distserver.jobs.tasks import send_mail as mail_job
-from distserver.mail import read_outbox, send_mail
+from distserver.mail import read_outbox, seal_message, send_mail
 
 
 def _write(n: int) -> None:
@@ -27,7 +27,7 @@ def _subjects() -> list[str]:
 def test_a_job_whose_transaction_rolled_back_is_never_run(app: Flask) -> None:
     _write(1)
     send_mail("a@example.org", "rolled back", "never sent")
-    enqueue_after_commit(mail_job, "a@example.org", "rolled back too", "never sent")
+    enqueue_after_commit(mail_job, seal_message("a@example.org", "rolled back too", "never"))
     drain()
     assert _subjects() == []  # held: the transaction has not committed yet
     db.session.rollback()

@@ -71,3 +71,20 @@ def test_the_worker_needs_redis(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: `distserver jobs worker` needs a shared queue")
     assert "Traceback" not in done.stderr
+
+
+def test_status_prints_backlog_and_failures_per_queue(make_app: Any) -> None:
+    from distserver.cli import main
+
+    app = make_app("sqlite")
+    with app.app_context():
+        send_mail("a@example.org", "queued", "body")
+        read_outbox()  # runs it
+    result = app.test_cli_runner().invoke(main, ["jobs", "status"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "queue\tbacklog\tfailed",
+        "mail\t0\t0",
+        "webhooks\t0\t0",
+        "maintenance\t0\t0",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -80,6 +81,8 @@ def scheduler(once: bool) -> None:
         for name in schedule.run_once():
             click.echo(f"enqueued {name}")
         return
+    if not logging.getLogger().handlers:  # say what is enqueued, unless logging is set up
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:

@@ -41,6 +41,14 @@ def init_sessions(app: Flask) -> None:
         return user
 
 
+def bearer_token_sent() -> bool:
+    """Whether this request really carries a Bearer token. An empty or blank
+    Authorization header is no token: such a caller is whoever its cookie (or its
+    absence) says, so it is not exempt from CSRF or the anonymous budget."""
+    kind, _, raw = request.headers.get("Authorization", "").strip().partition(" ")
+    return kind.lower() == "bearer" and bool(raw.strip())
+
+
 def client_address() -> str:
     return request.remote_addr or "unknown"
 
@@ -57,8 +65,8 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
     session = session or db.session
     ua = request.headers.get("User-Agent")
     scopes: frozenset[str] | None = None  # None: not a token, so no token scope applies
-    header = request.headers.get("Authorization", "")
-    if header:
+    header = request.headers.get("Authorization", "").strip()
+    if header:  # blank is no credential at all; anything else must be a valid Bearer token
         kind, _, raw = header.partition(" ")
         if kind.lower() != "bearer" or not raw.strip():
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")

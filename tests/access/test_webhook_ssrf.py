@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask import Flask
 
 from distserver import outbound
@@ -225,3 +232,62 @@ def test_webhook_ssrf_address_ranges(address: str, public: bool) -> None:
 def test_webhook_allowed_networks_setting_is_checked_at_start_up(make_app: Any) -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_ALLOWED_NETWORKS"):
         make_app("sqlite", WEBHOOK_ALLOWED_NETWORKS=["10.0.0.0/8", "not-a-network"])
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_webhook_https_is_pinned_and_checks_the_certificate_of_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TLS the connection goes to the checked address while the certificate is
+    verified for the URL's host name (SNI and Host carry the name)."""
+    cert, key = _self_signed(tmp_path, "hooks.example.test")
+    listener = Listener()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener.server.socket = context.wrap_socket(listener.server.socket, server_side=True)
+    real = socket.getaddrinfo
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "hooks.example.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    url = f"https://hooks.example.test:{listener.port}/hook"
+    loopback = outbound.parse_networks(LOOPBACK)
+    try:
+        untrusted = outbound.post(url, b"{}", {}, timeout=3, networks=loopback)
+        assert untrusted == outbound.Outcome(None, outbound.NO_RESPONSE)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test's own CA
+        trusted = outbound.post(url, b"{}", {}, timeout=3, networks=loopback)
+        assert trusted == outbound.Outcome(200, None)
+        assert listener.received == [("POST", "/hook")]
+        by_address = f"https://127.0.0.1:{listener.port}/hook"  # not the certificate's name
+        assert outbound.post(by_address, b"{}", {}, timeout=3, networks=loopback).status is None
+    finally:
+        listener.close()

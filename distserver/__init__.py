@@ -9,6 +9,7 @@ from flask import Flask
 
 from distserver.config import load_settings
 from distserver.extensions import csrf, db, limiter, login_manager, migrate
+from distserver.inputs import install as install_strict_inputs
 from distserver.runtime import Runtime
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -26,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides)
     app = Flask(__name__, instance_path=settings["INSTANCE_DIR"], instance_relative_config=False)
     app.config.update(settings)
+    install_strict_inputs(app)  # bounded JSON, ASCII-only <int:...> (before any route)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     tiers_dir = Path(settings["TIERS_DIR"])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from distserver.errors import ConfigError
+from distserver.outbound import parse_networks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("production", "development", "testing")
@@ -103,6 +104,7 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
     settings["RATELIMIT_STORAGE_URI"] = str(settings.get("REDIS_URL") or "memory://")
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    parse_networks(settings.get("WEBHOOK_ALLOWED_NETWORKS"))  # a bad CIDR stops start-up
     return settings
 
 

@@ -10,6 +10,10 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = "-"
-# The query string of /files/ and presigned URLs never reaches the access log.
+# No credential reaches the access log, whatever the format: the logger class passes
+# every atom through distserver.redaction, which replaces the tokens carried in paths
+# (/files/<token>, /reset/<token>, /verify/<token>), presigned query parameters
+# (X-Amz-*), API tokens and credential headers with "[redacted]".
+logger_class = "distserver.access_log.RedactingAccessLogger"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -23,8 +23,6 @@ import hmac
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +31,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distserver import outbound
 from distserver.access.models import Webhook, WebhookDelivery
 from distserver.access.policy import Principal
 from distserver.accounts.staff import require_role
@@ -207,23 +206,20 @@ def _post(
     hook: Webhook, delivery: WebhookDelivery, timeout: float
 ) -> tuple[int | None, str | None]:
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 (scheme checked at creation)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "distserver-webhooks/1",
+        "X-Distserver-Event": delivery.event,
+        "X-Distserver-Delivery": str(delivery.id),
+        "X-Distserver-Timestamp": timestamp,
+        "X-Distserver-Signature": signature(hook.secret, timestamp, delivery.body),
+    }
+    # Resolved and checked at connect time, pinned, no redirects (distserver.outbound).
+    outcome = outbound.post(
         hook.url,
-        data=delivery.body.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "distserver-webhooks/1",
-            "X-Distserver-Event": delivery.event,
-            "X-Distserver-Delivery": str(delivery.id),
-            "X-Distserver-Timestamp": timestamp,
-            "X-Distserver-Signature": signature(hook.secret, timestamp, delivery.body),
-        },
+        delivery.body.encode(),
+        headers,
+        timeout=timeout,
+        networks=outbound.configured_networks(),
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, None
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
+    return outcome.status, outcome.error

@@ -12,6 +12,7 @@ from distserver.accounts.models import User
 from distserver.accounts.services import authenticate_token, principal_for
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
+from distserver.inputs import parse_int
 
 PRINCIPAL_KEY = "distserver.principal"
 # Set in the session when the user proved their TOTP in it (sign-in or enrolment).
@@ -32,13 +33,22 @@ def init_sessions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(alternative_id: str) -> User | None:
-        user_id, _, version = alternative_id.partition(":")
-        if not user_id.isdigit() or not version.isdigit():
+        raw_id, _, raw_version = alternative_id.partition(":")
+        user_id, version = parse_int(raw_id), parse_int(raw_version)
+        if user_id is None or version is None:
             return None
-        user = db.session.get(User, int(user_id))
-        if user is None or user.session_version != int(version) or user.suspended_at is not None:
+        user = db.session.get(User, user_id)
+        if user is None or user.session_version != version or user.suspended_at is not None:
             return None
         return user
+
+
+def bearer_token_sent() -> bool:
+    """Whether this request really carries a Bearer token. An empty or blank
+    Authorization header is no token: such a caller is whoever its cookie (or its
+    absence) says, so it is not exempt from CSRF or the anonymous budget."""
+    kind, _, raw = request.headers.get("Authorization", "").strip().partition(" ")
+    return kind.lower() == "bearer" and bool(raw.strip())
 
 
 def client_address() -> str:
@@ -57,8 +67,8 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
     session = session or db.session
     ua = request.headers.get("User-Agent")
     scopes: frozenset[str] | None = None  # None: not a token, so no token scope applies
-    header = request.headers.get("Authorization", "")
-    if header:
+    header = request.headers.get("Authorization", "").strip()
+    if header:  # blank is no credential at all; anything else must be a valid Bearer token
         kind, _, raw = header.partition(" ")
         if kind.lower() != "bearer" or not raw.strip():
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")

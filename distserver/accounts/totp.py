@@ -73,7 +73,7 @@ def decrypt_secret(stored: str) -> str:
 def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code equals `code` (within the window), or None."""
     code = "".join(code.split())
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):  # "²" is a digit too
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)

@@ -18,6 +18,7 @@ from distserver.access.services import accept_agreement, require_tier, revoke_gr
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.accounts.sessions import current_principal
+from distserver.accounts.staff import require_role
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
 from distserver.catalog.models import Model
@@ -96,14 +97,18 @@ def application_queue() -> Response:
     principal = current_principal(scope="read")
     if principal.anonymous:
         raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    # The role first: the answer to someone who may not read the queue must not
+    # depend on its filters, or it tells which model names exist.
+    require_role(principal, apps.REVIEWERS, "review applications")
     args = request.args
     model = None
     if args.get("model"):
         namespace, _, name = args["model"].partition("/")
         check_names(namespace, name)
         model = find_model(db.session, namespace, name)
-        if model is None:
-            return jsonify({"applications": []})
+        facts = model_facts(db.session, model, current_runtime().plans) if model else None
+        if model is None or not may_see(principal, facts):
+            return jsonify({"applications": []})  # invisible answers as missing
     status = args.get("status", "pending") or None
     rows = apps.queue(db.session, principal, status=status, tier=args.get("tier"), model=model)
     return jsonify({"applications": [_app_json(a, history=True) for a in rows]})
@@ -117,9 +122,9 @@ def application_detail(app_id: int) -> Response:
     return jsonify(_app_json(application, history=reviewer))
 
 
-def _decide(ids: list[int], decision: str) -> Response:
+def _decide(ids: list[int], decision: str, data: dict[str, Any] | None = None) -> Response:
     principal, _ = _signed_in(write=True)
-    data = json_body()
+    data = json_body() if data is None else data
     rows = apps.decide(
         db.session, current_runtime().tiers, ids, decision, _optional_str(data, "reason"), principal
     )
@@ -138,14 +143,15 @@ def reject(app_id: int) -> Response:
 
 @api_v1.post("/applications/decide")
 def decide_many() -> Response:
-    data = request.get_json(silent=True, force=True) or {}
-    ids = data.get("ids") if isinstance(data, dict) else None
+    _signed_in(write=True)  # authenticate before parsing the body
+    data = json_body()
+    ids = data.get("ids")
     if not isinstance(ids, list) or not all(type(i) is int and 0 < i <= MAX_ID for i in ids):
         raise BadRequest("'ids' must be a list of application ids.", code="invalid_ids")
     decision = data.get("decision")
     if not isinstance(decision, str):
         raise BadRequest("'decision' is 'approve' or 'reject'.", code="invalid_decision")
-    return _decide(ids, decision)
+    return _decide(ids, decision, data)
 
 
 @api_v1.post("/applications/<int:app_id>/withdraw")

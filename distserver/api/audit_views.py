@@ -13,7 +13,7 @@ from distserver.api import api_v1
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
 from distserver.audit.models import AuditEvent, AuditSeal
-from distserver.audit.queries import events_page, int_arg, parse_filter, require_auditor
+from distserver.audit.queries import events_page, parse_filter, require_auditor
 from distserver.audit.verify import checkpoints, receipt
 from distserver.downloads.models import DownloadLink
 from distserver.errors import (
@@ -23,6 +23,7 @@ from distserver.errors import (
     Unavailable,
 )
 from distserver.extensions import db
+from distserver.inputs import int_arg
 from distserver.runtime import current_runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from distserver.errors import DistserverError
 from distserver.extensions import db
+from distserver.redaction import redact
 
 log = logging.getLogger("distserver")
 
@@ -98,11 +99,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_down(exc: Exception) -> Response:
-        log.error("database error on %s %s: %s", request.method, request.path, type(exc).__name__)
+        path = redact(request.path)  # /files/<token> and mailed links carry credentials
+        log.error("database error on %s %s: %s", request.method, path, type(exc).__name__)
         db.session.rollback()
         return _answer(503, "database_unavailable", "The database is unavailable; retry shortly.")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact(request.path))
         return _answer(500, "internal_error", "Something went wrong on our side; it was logged.")

@@ -13,16 +13,27 @@ from distserver.downloads.services import locate, request_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
+from distserver.inputs import parse_json_body
 from distserver.runtime import current_runtime
 
 MAX_BODY = 16 * 1024
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it."""
+    """The request's JSON object, or a 400 that says what is wrong with it; 413 over
+    MAX_BODY bytes, chunked bodies included. Call it after authenticating."""
+    too_large = BadRequest(
+        f"The body is larger than {MAX_BODY} bytes.", code="too_large", status=413
+    )
     if request.content_length and request.content_length > MAX_BODY:
-        raise BadRequest(f"The body is larger than {MAX_BODY} bytes.", code="too_large", status=413)
-    data = request.get_json(silent=True, force=True)
+        raise too_large
+    # Caps a chunked body too: one byte over the cap is enough to know (a stream
+    # opened before this call keeps the app's MAX_CONTENT_LENGTH).
+    request.max_content_length = MAX_BODY + 1
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise too_large
+    data = parse_json_body(raw) if raw.strip() else None
     if data is None:
         raise BadRequest("The body must be a JSON object.", code="invalid_json")
     if not isinstance(data, dict):
@@ -44,11 +55,11 @@ def string_field(data: dict[str, Any], key: str, *, required: bool) -> str | Non
 @api_v1.post("/models/<namespace>/<name>/links")
 @anonymous_downloads
 def create_link(namespace: str, name: str) -> tuple[Response, int]:
+    principal = current_principal()  # a bad token is refused before the body is read
     check_names(namespace, name)
     data = json_body()
     path = check_path(string_field(data, "path", required=True) or "")
     revision = string_field(data, "revision", required=False)
-    principal = current_principal()
     target = locate(db.session, namespace, name, revision, path)
     link = request_link(
         db.session,

@@ -22,6 +22,7 @@ from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.audit.verify import stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
+from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 DOWNLOAD_TAG = str(EventTag.LINK_ISSUED)
@@ -69,18 +70,6 @@ class EventFilter:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def int_arg(
-    args: Mapping[str, str], name: str, default: int | None, low: int, high: int | None = None
-) -> int | None:
-    raw = args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= (high or int(raw)):
-        bounds = f"between {low} and {high}" if high else f"at least {low}"
-        raise BadRequest(f"{name!r} must be an integer {bounds}.", code="invalid_parameter")
-    return int(raw)
 
 
 def time_arg(args: Mapping[str, str], name: str) -> datetime | None:

@@ -8,6 +8,7 @@ from distserver.accounts.sessions import current_principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.downloads.services import use_link
+from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import NotFound
 from distserver.extensions import db
 from distserver.runtime import current_runtime
@@ -17,6 +18,7 @@ downloads = Blueprint("downloads", __name__)
 
 
 @downloads.get("/dl/<link_id>")
+@anonymous_downloads
 def follow_link(link_id: str) -> Response:
     link = use_link(
         db.session, current_runtime(), current_principal(), link_id, base_url=request.host_url

@@ -12,9 +12,12 @@ marked copies, so the listing reports the bytes that recipient is served.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from flask import current_app
 
 from distserver.access.policy import ModelFacts
 from distserver.access.tiers import Tier
@@ -32,6 +35,16 @@ def served_as(file: File, served: Served | None) -> tuple[str, int]:
 def iso(when: datetime) -> str:
     """The Hub's timestamp format, which huggingface_hub's parser insists on."""
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def opaque_model_id(model: Model) -> str:
+    """The Hub's `_id` (24 hex characters): an HMAC of the model's database id under
+    a key derived from SECRET_KEY. Stable for a model, but unlike the sequential id
+    it says nothing about other models (how many exist, hidden ones included). It
+    changes if SECRET_KEY does; no client keys anything on it."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    key = hashlib.sha256(b"distserver hf model _id\x00" + secret).digest()
+    return hmac.new(key, str(model.id).encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def lfs_pointer(sha256: str, size: int) -> bytes:
@@ -108,7 +121,7 @@ def model_info(
             }
         siblings.append(entry)
     info: dict[str, Any] = {
-        "_id": f"distserver-{model.id}",
+        "_id": opaque_model_id(model),
         "id": model.ref,
         "modelId": model.ref,
         "author": model.namespace,

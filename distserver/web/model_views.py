@@ -16,6 +16,7 @@ from distserver.catalog.models import Model
 from distserver.catalog.services import resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import AccessDenied, locate, request_link
+from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import DistserverError
 from distserver.extensions import db
 from distserver.releases.evidence import timeline
@@ -86,6 +87,7 @@ def model_page(namespace: str, name: str) -> str:
 
 
 @web.post("/models/<namespace>/<name>/download")
+@anonymous_downloads
 def download(namespace: str, name: str) -> Response:
     """The web door: a link from downloads.request_link(door="web"), then 302 to it."""
     form = DownloadForm()

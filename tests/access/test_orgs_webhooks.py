@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from distserver.access import webhooks
 from distserver.access.models import WebhookDelivery
@@ -108,7 +109,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(app: Flask) -> Iterator[Receiver]:
+    # Loopback is refused unless the allow-list names it (distserver.outbound).
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8"]
     r = Receiver([500])
     yield r
     r.close()

@@ -134,3 +134,19 @@ def test_cookie_writes_without_csrf_are_refused(app: Flask, world: World) -> Non
         headers={"X-CSRFToken": token},
     )
     assert ok.status_code == 201
+
+
+def test_empty_authorization_header_does_not_switch_off_csrf_for_cookie_sessions(
+    app: Flask, world: World
+) -> None:
+    world.model("acme/llm")
+    world.person("alice@example.org", password=PASSWORD)
+    client = app.test_client()
+    sign_in(client, "alice@example.org")
+    body = {"path": "config.json"}
+    for header in ("", "  "):
+        api = client.post(
+            "/api/v1/models/acme/llm/links", json=body, headers={"Authorization": header}
+        )
+        assert api.status_code == 400 and api.json["error"]["code"] == "csrf_failed", header
+    assert world.events(EventTag.LINK_ISSUED) == []

@@ -5,6 +5,7 @@ HEAD is counted on each backend."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,22 @@ def test_model_info_has_the_hub_fields(client: FlaskClient, world: World) -> Non
         assert info["cardData"] == {"license": "apache-2.0", "tags": ["llm"]}
     world.model("acme/gated", stage="research-access")
     assert client.get("/api/models/acme/gated").json["gated"] == "manual"
+
+
+def test_model_info_id_is_opaque_not_a_sequential_database_id(
+    client: FlaskClient, world: World
+) -> None:
+    """`_id` must not let an anonymous caller count models (hidden ones included)."""
+    first = world.model("acme/first", stage="general-availability")
+    world.model("acme/hidden", stage="internal")  # in between: invisible to this caller
+    third = world.model("acme/third", stage="general-availability")
+    ids = [client.get(f"/api/models/{ref}").json["_id"] for ref in ("acme/first", "acme/third")]
+    for opaque, model in zip(ids, (first, third), strict=True):
+        assert re.fullmatch(r"[0-9a-f]{24}", opaque), opaque  # the Hub's own shape
+        assert int(opaque, 16) != model.id and opaque.lstrip("0") != str(model.id)
+    assert ids[0] != ids[1]
+    assert client.get("/api/models/acme/first").json["_id"] == ids[0]  # stable
+    assert client.get("/api/models/acme/first/revision/main").json["_id"] == ids[0]
 
 
 def test_tree_lists_lfs_entries_and_pages_with_link_headers(

@@ -15,6 +15,8 @@ from tests.support.world import World
 
 def test_halt_and_resume_are_delivered_to_subscribed_webhooks(world: World) -> None:
     model = world.model("acme/llm", stage="research-access")
+    # Loopback is refused unless the allow-list names it (distserver.outbound).
+    world.app.config["WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8"]
     receiver = Receiver([])
     try:
         _, secret = webhooks.create_webhook(

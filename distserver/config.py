@@ -1,5 +1,7 @@
 """Settings: config/default.toml, then config/<ENV>.toml, then the file named by
 DISTSERVER_CONFIG, then DISTSERVER_* environment variables, then explicit overrides.
+The config folder is the one shipped with the package (distserver.paths), wherever the
+server runs from; DISTSERVER_CONFIG_DIR names another.
 
 Every problem stops start-up with a sentence that says what to fix.
 """
@@ -14,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from distserver.errors import ConfigError
+from distserver.paths import CONFIG_DIR, PROJECT_DIR, TIERS_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+__all__ = ["PROJECT_DIR", "ConfigError", "load_settings"]
 ENVIRONMENTS = ("production", "development", "testing")
 STORAGE_BACKENDS = ("local", "s3")
 WEAK_SECRETS = {"", "dev", "changeme", "secret", "development", "you-will-never-guess"}
@@ -50,7 +53,7 @@ def load_settings(
     overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, Any]:
     environ = dict(os.environ if environ is None else environ)
-    config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR", PROJECT_DIR / "config"))
+    config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR") or CONFIG_DIR)
     settings = _read_toml(config_dir / "default.toml")
     from_env = _from_env(environ)
     overrides = dict(overrides or {})
@@ -71,9 +74,11 @@ def load_settings(
 def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     instance = Path(str(settings.get("INSTANCE_DIR") or "./instance")).resolve()
     settings["INSTANCE_DIR"] = str(instance)
+    # The default "./tiers" is the working folder's tiers when there is one (a
+    # checkout), else the tiers shipped with the package; any other value is used as is.
     tiers_dir = Path(str(settings.get("TIERS_DIR") or "./tiers"))
-    if not tiers_dir.is_absolute() and not tiers_dir.exists():
-        tiers_dir = PROJECT_DIR / tiers_dir
+    if tiers_dir == Path("tiers") and not tiers_dir.exists():
+        tiers_dir = TIERS_DIR
     settings["TIERS_DIR"] = str(tiers_dir.resolve())
 
     storage = str(settings.get("STORAGE", "local"))

@@ -35,17 +35,41 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
-def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+def _typed(raw: str) -> Any:
     # Same rule as Flask's from_prefixed_env: values that parse as JSON are typed.
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _from_env(environ: dict[str, str], known: set[str]) -> dict[str, Any]:
+    """DISTSERVER_<NAME> sets NAME. DISTSERVER_<NAME>_FILE, for a known setting NAME
+    (one in default.toml) that is not itself a *_FILE setting, sets NAME to the content
+    of that file, without its trailing newline: how Docker secrets hand over keys."""
     settings: dict[str, Any] = {}
+    from_files: dict[str, str] = {}
     for key, raw in environ.items():
         if not key.startswith("DISTSERVER_") or key in ("DISTSERVER_CONFIG",):
             continue
+        name = key.removeprefix("DISTSERVER_")
+        target = name.removesuffix("_FILE")
+        if name.endswith("_FILE") and name not in known and target in known:
+            from_files[target] = raw
+        else:
+            settings[name] = _typed(raw)
+    for target, path in from_files.items():
+        if f"DISTSERVER_{target}" in environ:
+            raise ConfigError(
+                f"both DISTSERVER_{target} and DISTSERVER_{target}_FILE are set: keep one"
+            )
         try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        settings[key.removeprefix("DISTSERVER_")] = value
+            content = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"DISTSERVER_{target}_FILE={path!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        settings[target] = _typed(content.rstrip("\r\n"))
     return settings
 
 
@@ -55,7 +79,7 @@ def load_settings(
     environ = dict(os.environ if environ is None else environ)
     config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR") or CONFIG_DIR)
     settings = _read_toml(config_dir / "default.toml")
-    from_env = _from_env(environ)
+    from_env = _from_env(environ, set(settings))
     overrides = dict(overrides or {})
     env = str(overrides.get("ENV") or from_env.get("ENV") or settings.get("ENV", "production"))
     if env not in ENVIRONMENTS:

@@ -116,6 +116,7 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     url = str(settings.get("DATABASE_URL") or "")
     if not url:
         url = f"sqlite:///{instance / 'distserver.sqlite3'}"
+    _check_database_url(url)
     settings["DATABASE_URL"] = url
     settings["SQLALCHEMY_DATABASE_URI"] = url
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
@@ -133,6 +134,30 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     settings["RATELIMIT_STORAGE_URI"] = str(settings.get("REDIS_URL") or "memory://")
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
     return settings
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse, naming the setting but never its value (it holds a password), a URL no
+    engine could be built from: unparsable, an unknown dialect, or a missing driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "use postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"DISTSERVER_DATABASE_URL is not a database URL: {example}") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"DISTSERVER_DATABASE_URL names the unknown database {parsed.drivername!r}: {example}"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"DISTSERVER_DATABASE_URL needs the driver {exc.name or parsed.drivername!r}, which "
+            f"is not installed: {example}"
+        ) from None
 
 
 def _secret_key(settings: dict[str, Any], instance: Path) -> str:

@@ -160,3 +160,19 @@ def test_the_app_answers_503_on_an_unreachable_database_without_its_address(
     assert error["code"] == "database_unavailable"
     assert "hunter2" not in response.get_data(as_text=True)
     assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgres://app:hunter2-secret@db/x", "postgresql+psycopg://"),
+        ("not a url", "not a database URL"),
+        ("postgresql+psycopg2://app:hunter2-secret@db/x", "psycopg2"),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_named_before_anything_runs(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    line = _one_line_error(_cli(_cli_env(tmp_path, url), "users", "create", "a@lab.org"))
+    assert "DISTSERVER_DATABASE_URL" in line and says in line, line
+    assert "hunter2-secret" not in line

@@ -146,7 +146,15 @@ def test_the_installed_wheel_migrates_publishes_serves_and_seals_from_an_empty_f
 
     cli("db", "upgrade")
     cli("db", "upgrade")  # safe to run on every deploy
-    cli("users", "create", "lead@lab.org", "--role", "admin", stdin=None)
+    cli(
+        "users",
+        "create",
+        "lead@lab.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long enough pass phrase\n",
+    )
     cli("users", "create", "ann@uni.edu")
     token = cli("tokens", "create", "ann@uni.edu", "--name", "laptop")
     cli("models", "create", "acme/llm", "--plan", "open")

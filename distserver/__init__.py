@@ -10,9 +10,8 @@ from flask import Flask
 from distserver.config import load_settings
 from distserver.extensions import csrf, db, limiter, login_manager, migrate
 from distserver.inputs import install as install_strict_inputs
+from distserver.paths import MIGRATIONS_DIR
 from distserver.runtime import Runtime
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

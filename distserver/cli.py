@@ -4,21 +4,54 @@ refused (one line on stderr), 2 on bad usage (Click's own)."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo
+from sqlalchemy.exc import SQLAlchemyError
 
 from distserver.errors import ConfigError, DistserverError
 
 
 class DistserverGroup(FlaskGroup):
+    """Flask's group, minus what needs settings before a command runs: every command is
+    registered on this group (none on app.cli), so listing and finding them never builds
+    the app, and `distserver --help` works with no settings at all."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(AppGroup.list_commands(self, ctx))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return AppGroup.get_command(self, ctx, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (DistserverError, ConfigError) as exc:
-            click.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
-            sys.exit(1)
+            _fail(getattr(exc, "message", None) or str(exc))
+        except SQLAlchemyError:
+            problem = _database_problem(ctx)
+            # While `db ...` runs, a database that is reachable but behind is expected:
+            # the error is the migration's own, so it is shown as is.
+            if problem is None or (
+                ctx.invoked_subcommand == "db" and problem.code != "database_unavailable"
+            ):
+                raise
+            _fail(problem.for_operator())
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _database_problem(ctx: click.Context) -> Any:
+    from distserver.database_state import database_problem
+    from distserver.extensions import db
+
+    app = ctx.ensure_object(ScriptInfo).load_app()  # already built for the failed command
+    with app.app_context():
+        return database_problem(db.engine)
 
 
 def _create_app() -> Any:

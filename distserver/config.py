@@ -1,5 +1,7 @@
 """Settings: config/default.toml, then config/<ENV>.toml, then the file named by
 DISTSERVER_CONFIG, then DISTSERVER_* environment variables, then explicit overrides.
+The config folder is the one shipped with the package (distserver.paths), wherever the
+server runs from; DISTSERVER_CONFIG_DIR names another.
 
 Every problem stops start-up with a sentence that says what to fix.
 """
@@ -15,8 +17,9 @@ from typing import Any
 
 from distserver.errors import ConfigError
 from distserver.outbound import parse_networks
+from distserver.paths import CONFIG_DIR, PROJECT_DIR, TIERS_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+__all__ = ["PROJECT_DIR", "ConfigError", "load_settings"]
 ENVIRONMENTS = ("production", "development", "testing")
 STORAGE_BACKENDS = ("local", "s3")
 WEAK_SECRETS = {"", "dev", "changeme", "secret", "development", "you-will-never-guess"}
@@ -33,17 +36,41 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
-def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+def _typed(raw: str) -> Any:
     # Same rule as Flask's from_prefixed_env: values that parse as JSON are typed.
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _from_env(environ: dict[str, str], known: set[str]) -> dict[str, Any]:
+    """DISTSERVER_<NAME> sets NAME. DISTSERVER_<NAME>_FILE, for a known setting NAME
+    (one in default.toml) that is not itself a *_FILE setting, sets NAME to the content
+    of that file, without its trailing newline: how Docker secrets hand over keys."""
     settings: dict[str, Any] = {}
+    from_files: dict[str, str] = {}
     for key, raw in environ.items():
         if not key.startswith("DISTSERVER_") or key in ("DISTSERVER_CONFIG",):
             continue
+        name = key.removeprefix("DISTSERVER_")
+        target = name.removesuffix("_FILE")
+        if name.endswith("_FILE") and name not in known and target in known:
+            from_files[target] = raw
+        else:
+            settings[name] = _typed(raw)
+    for target, path in from_files.items():
+        if f"DISTSERVER_{target}" in environ:
+            raise ConfigError(
+                f"both DISTSERVER_{target} and DISTSERVER_{target}_FILE are set: keep one"
+            )
         try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        settings[key.removeprefix("DISTSERVER_")] = value
+            content = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"DISTSERVER_{target}_FILE={path!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        settings[target] = _typed(content.rstrip("\r\n"))
     return settings
 
 
@@ -51,9 +78,9 @@ def load_settings(
     overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, Any]:
     environ = dict(os.environ if environ is None else environ)
-    config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR", PROJECT_DIR / "config"))
+    config_dir = Path(environ.get("DISTSERVER_CONFIG_DIR") or CONFIG_DIR)
     settings = _read_toml(config_dir / "default.toml")
-    from_env = _from_env(environ)
+    from_env = _from_env(environ, set(settings))
     overrides = dict(overrides or {})
     env = str(overrides.get("ENV") or from_env.get("ENV") or settings.get("ENV", "production"))
     if env not in ENVIRONMENTS:
@@ -72,9 +99,11 @@ def load_settings(
 def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     instance = Path(str(settings.get("INSTANCE_DIR") or "./instance")).resolve()
     settings["INSTANCE_DIR"] = str(instance)
+    # The default "./tiers" is the working folder's tiers when there is one (a
+    # checkout), else the tiers shipped with the package; any other value is used as is.
     tiers_dir = Path(str(settings.get("TIERS_DIR") or "./tiers"))
-    if not tiers_dir.is_absolute() and not tiers_dir.exists():
-        tiers_dir = PROJECT_DIR / tiers_dir
+    if tiers_dir == Path("tiers") and not tiers_dir.exists():
+        tiers_dir = TIERS_DIR
     settings["TIERS_DIR"] = str(tiers_dir.resolve())
 
     storage = str(settings.get("STORAGE", "local"))
@@ -88,6 +117,7 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     url = str(settings.get("DATABASE_URL") or "")
     if not url:
         url = f"sqlite:///{instance / 'distserver.sqlite3'}"
+    _check_database_url(url)
     settings["DATABASE_URL"] = url
     settings["SQLALCHEMY_DATABASE_URI"] = url
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
@@ -106,6 +136,30 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
     parse_networks(settings.get("WEBHOOK_ALLOWED_NETWORKS"))  # a bad CIDR stops start-up
     return settings
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse, naming the setting but never its value (it holds a password), a URL no
+    engine could be built from: unparsable, an unknown dialect, or a missing driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "use postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"DISTSERVER_DATABASE_URL is not a database URL: {example}") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"DISTSERVER_DATABASE_URL names the unknown database {parsed.drivername!r}: {example}"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"DISTSERVER_DATABASE_URL needs the driver {exc.name or parsed.drivername!r}, which "
+            f"is not installed: {example}"
+        ) from None
 
 
 def _secret_key(settings: dict[str, Any], instance: Path) -> str:

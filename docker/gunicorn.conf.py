@@ -1,4 +1,4 @@
-# gunicorn settings for distserver: `gunicorn -c docker/gunicorn.conf.py wsgi:app`
+# gunicorn settings for distserver: `gunicorn -c docker/gunicorn.conf.py 'distserver:create_app()'`
 import multiprocessing
 import os
 

@@ -99,10 +99,20 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_down(exc: Exception) -> Response:
-        path = redact(request.path)  # /files/<token> and mailed links carry credentials
-        log.error("database error on %s %s: %s", request.method, path, type(exc).__name__)
+        from distserver.database_state import database_problem
+
         db.session.rollback()
-        return _answer(503, "database_unavailable", "The database is unavailable; retry shortly.")
+        problem = database_problem(db.engine)
+        if problem is None:  # reachable and migrated: a fault of ours, not the database's
+            return unexpected(exc)
+        log.error(
+            "database error on %s %s: %s: %s",
+            request.method,
+            redact(request.path),  # /files/<token> and mailed links carry credentials
+            type(exc).__name__,
+            problem.for_operator(),
+        )
+        return _answer(503, problem.code, problem.message)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

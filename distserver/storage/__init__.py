@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from distserver.errors import BadRequest, ConfigError
 from distserver.storage.base import (
@@ -110,9 +110,17 @@ def build_storage(settings: Mapping[str, Any]) -> Storage:
         bucket = str(settings.get("S3_BUCKET") or "")
         if not bucket:
             raise ConfigError("DISTSERVER_STORAGE=s3 needs DISTSERVER_S3_BUCKET")
+        public = str(settings.get("S3_PUBLIC_ENDPOINT_URL") or "")
+        parts = urlsplit(public)
+        if public and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ConfigError(
+                f"DISTSERVER_S3_PUBLIC_ENDPOINT_URL={public!r} is not an http(s) URL: set "
+                "the S3 endpoint clients reach, such as https://s3.example.org"
+            )
         try:
             return S3Storage(
                 bucket,
+                public_endpoint_url=public or None,
                 endpoint_url=str(settings.get("S3_ENDPOINT_URL") or "") or None,
                 region=str(settings.get("S3_REGION") or "us-east-1"),
                 chunk_mb=int(settings.get("S3_MULTIPART_CHUNK_MB", 16)),

@@ -91,7 +91,10 @@ class S3Storage:
         chunk_mb: int = 16,
         max_concurrency: int = 8,
         client: Any = None,
+        public_endpoint_url: str | None = None,
     ) -> None:
+        """`public_endpoint_url`: the endpoint clients reach, which presigned links name
+        (and are signed for) when it differs from the one this server talks to."""
         if not bucket:
             raise ValueError("the S3 storage backend needs a bucket name")
         # S3 refuses multipart parts under 5 MiB (except the last) and over 5 GiB.
@@ -102,21 +105,27 @@ class S3Storage:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
-        self.client = client or boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},  # works with every S3-compatible endpoint
-                connect_timeout=3,
-                read_timeout=30,
-                retries={"max_attempts": 2, "mode": "standard"},
-                # We check sha256 ourselves; some servers send a whole-object checksum
-                # with ranged reads, which botocore would reject.
-                response_checksum_validation="when_required",
-            ),
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},  # works with every S3-compatible endpoint
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
+            # We check sha256 ourselves; some servers send a whole-object checksum
+            # with ranged reads, which botocore would reject.
+            response_checksum_validation="when_required",
         )
+        session = boto3.session.Session()
+        self.client = client or session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+        # Presigning is computed locally: this client never sends a request, it only
+        # names (and signs for) the host that clients will send theirs to.
+        self.signing_client = self.client
+        if public_endpoint_url and public_endpoint_url != endpoint_url:
+            self.signing_client = session.client(
+                "s3", endpoint_url=public_endpoint_url, region_name=region, config=config
+            )
         chunk = chunk_mb * MB
         self.upload_config = TransferConfig(
             multipart_threshold=chunk,
@@ -273,7 +282,9 @@ class S3Storage:
         }
         try:
             return str(
-                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+                self.signing_client.generate_presigned_url(
+                    "get_object", Params=params, ExpiresIn=ttl
+                )
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._error("signing a link", key, exc) from None

@@ -27,6 +27,7 @@ from distserver.access.models import WebhookDelivery
 from distserver.audit.service import SYSTEM
 from distserver.errors import ConfigError
 from distserver.extensions import db
+from distserver.jobs import drain
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -76,10 +77,11 @@ def hook_app(make_app: Any) -> Iterator[Flask]:
 
 def _deliver_once(url: str) -> WebhookDelivery:
     """Subscribe `url` to everything, emit one event, and return its delivery after
-    the immediate attempt made when the transaction commits."""
+    its first attempt, made by the delivery job enqueued when the transaction commits."""
     webhooks.create_webhook(db.session, url, ["*"], SYSTEM)
     webhooks.emit(db.session, "release:stage:promoted", {"model": "acme/llm", "stage": "x"})
     db.session.commit()
+    drain()
     db.session.expire_all()
     return db.session.scalars(db.select(WebhookDelivery).order_by(WebhookDelivery.id)).all()[-1]
 

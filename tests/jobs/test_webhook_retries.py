@@ -22,6 +22,8 @@ from tests.access.test_orgs_webhooks import Receiver
 from tests.jobs.support import redis_settings, running_worker, wait_for
 
 SHORT_BACKOFF = {"JOBS_MIN_BACKOFF_MS": 50, "JOBS_MAX_BACKOFF_MS": 200}
+# The receiver listens on loopback, which webhook deliveries refuse unless allowed.
+LOOPBACK_ALLOWED = {"WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"]}
 
 
 @contextmanager
@@ -30,7 +32,7 @@ def app_with_jobs(make_app: Any, queue: str, **settings: Any) -> Iterator[Flask]
     with ExitStack() as stack:
         if queue == "redis":
             settings.update(stack.enter_context(redis_settings()))
-        app = make_app("sqlite", **SHORT_BACKOFF, **settings)
+        app = make_app("sqlite", **SHORT_BACKOFF, **LOOPBACK_ALLOWED, **settings)
         stack.enter_context(app.app_context())
         if queue == "redis":
             stack.enter_context(running_worker(app))

@@ -18,6 +18,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app from settings (see distserver.config); several may live in one process."""
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
+    from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
     from distserver.startup import check_keys, start_background_jobs
     from distserver.storage import build_storage
@@ -39,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    init_observability(app)  # proxies, request ids, metrics, JSON logs: before the routes
 
     _register(app)
     start_background_jobs(app)

@@ -208,7 +208,9 @@ class StateCollector:
                 "distserver_job_backlog", "Background jobs waiting, by queue.", labels=["queue"]
             )
             failed = GaugeMetricFamily(
-                "distserver_job_failed", "Background jobs failed for good, by queue.", ["queue"]
+                "distserver_job_failed",
+                "Background jobs failed for good, by queue.",
+                labels=["queue"],
             )
             for queue, (waiting, dead) in sorted(self.metrics.job_stats().items()):
                 backlog.add_metric([queue], waiting)

@@ -19,9 +19,10 @@ Contract (the series names are what dashboards and alerts rely on):
 
 Registries: each app owns a ``CollectorRegistry`` (two apps can live in one process, as
 the tests do). Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an
-empty folder before the workers start: prometheus_client then keeps the counters and
-histograms in files per worker and a scrape of any worker adds them all up (the
-library's documented multiprocess mode; docker/gunicorn.conf.py marks dead workers).
+empty folder (emptied at each start, e.g. a tmpfs) in gunicorn's environment: the library's
+documented multiprocess mode then keeps the counters and histograms in files per worker
+and a scrape of any worker adds them all up. There are no live gauges kept in-process
+(the gauges are read at scrape time), so dead workers need no clean-up hook.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ import re
 import secrets
 import time
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Request, Response, g, has_request_context, request
 
+from distserver.observability.logs import write_request_line
 from distserver.observability.metrics import UNMATCHED_ROUTE, observe_request
 
 log = logging.getLogger("distserver.request")
@@ -37,8 +38,8 @@ def current_request_id() -> str | None:
     return g.get("request_id") if has_request_context() else None
 
 
-def _user_id() -> int | None:
-    cached = request.environ.get(PRINCIPAL_KEY)
+def _user_id(req: Request) -> int | None:
+    cached = req.environ.get(PRINCIPAL_KEY)
     if cached is not None:
         return cached[0].user_id
     user = g.get("_login_user")  # set by Flask-Login only if the request loaded the user
@@ -57,24 +58,25 @@ def _finish(response: Response) -> Response:
     if started is None:  # a response made before our before_request ran
         return response
     seconds = time.perf_counter() - started
-    rule = request.url_rule
+    req = request._get_current_object()  # type: ignore[attr-defined]  (one proxy lookup)
+    rule = req.url_rule
     route = rule.rule if rule is not None else UNMATCHED_ROUTE
     status = response.status_code
-    observe_request(route, request.method, status, seconds)
-    response.headers[REQUEST_ID_HEADER] = g.request_id
-    if log.isEnabledFor(logging.INFO):
-        log.info(
-            "request",
-            extra={
-                "request_id": g.request_id,
-                "method": request.method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                "user_id": _user_id(),
-                "client": request.remote_addr,
-            },
-        )
+    request_id = g.request_id
+    observe_request(route, req.method, status, seconds)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    write_request_line(
+        log,
+        {
+            "request_id": request_id,
+            "route": route,
+            "method": req.method,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_id": _user_id(req),
+            "client": req.remote_addr,
+        },
+    )
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import WebhookDelivery
@@ -19,15 +19,21 @@ def oldest_unsealed_at(session: Session, late_window: int) -> datetime | None:
     an event that committed late with a lower id: the search starts `late_window` ids
     below it. One statement: the newest sealed id comes from audit_seals' unique index,
     the walk from the primary key, and it stops at the first unsealed row."""
+    return session.execute(oldest_unsealed_query(late_window)).scalar()
+
+
+def oldest_unsealed_query(late_window: int) -> Select[tuple[datetime]]:
     newest_sealed = select(func.coalesce(func.max(AuditSeal.event_id), 0)).scalar_subquery()
-    sealed = exists().where(AuditSeal.event_id == AuditEvent.id)
-    query = (
+    # The bound is repeated on the seals side (redundant for the result) so the planner
+    # reads both indexes from it, never either one from its start.
+    bound = newest_sealed - late_window
+    sealed = exists().where(AuditSeal.event_id == AuditEvent.id, AuditSeal.event_id > bound)
+    return (
         select(AuditEvent.occurred_at)
-        .where(AuditEvent.id > newest_sealed - late_window, ~sealed)
+        .where(AuditEvent.id > bound, ~sealed)
         .order_by(AuditEvent.id)
         .limit(1)
     )
-    return session.execute(query).scalar()
 
 
 def webhook_backlog(session: Session) -> tuple[int, datetime | None]:

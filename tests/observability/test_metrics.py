@@ -142,6 +142,32 @@ def test_a_scrape_never_counts_over_audit_events(app: Flask, seeded: World) -> N
     assert len(flat) <= 3, flat
 
 
+@pytest.mark.postgres
+def test_the_sealing_lag_query_walks_an_index_on_a_large_log(make_app: Any) -> None:
+    from sqlalchemy import text
+
+    from distserver.observability.metrics import LATE_COMMIT_WINDOW
+    from distserver.observability.state import oldest_unsealed_query
+
+    app = make_app("postgres")
+    with app.app_context():
+        add_events(30000, start=utcnow() - timedelta(days=2))
+        seal_pending(db.session, key(app))
+        add_events(50)
+        db.session.execute(text("ANALYZE audit_events"))
+        db.session.execute(text("ANALYZE audit_seals"))
+        query = oldest_unsealed_query(LATE_COMMIT_WINDOW).compile(
+            db.engine, compile_kwargs={"literal_binds": True}
+        )
+        plan = "\n".join(db.session.execute(text(f"EXPLAIN {query}")).scalars())
+        db.session.rollback()
+    print(plan)
+    assert "Seq Scan on audit_events" not in plan, plan
+    assert "Seq Scan on audit_seals" not in plan, plan
+    # Both walks start at the bound (just below the newest sealed event), not at the start.
+    assert "Index Cond: (id > " in plan and "Index Cond: (event_id > " in plan, plan
+
+
 def _restricted(make_app: Any, **settings: Any) -> Any:
     return make_app("sqlite", **settings).test_client()
 

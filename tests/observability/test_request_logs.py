@@ -128,3 +128,33 @@ def test_redaction_of_messages_that_carry_credentials() -> None:
     for secret in ("eyJhbGciOi", "AK%2F1", "deadbeef", "dst_AbCdEfGh", "abc.def"):
         assert secret not in clean
     assert "/files/[redacted]" in clean and "X-Amz-Signature=[redacted]" in clean
+
+
+def test_an_operators_own_handler_gets_the_request_record_with_its_fields(
+    make_app: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    client = make_app("sqlite").test_client()
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger("distserver.request")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        answered = client.get("/healthz")
+    finally:
+        logger.removeHandler(handler)
+    [record] = seen
+    assert record.getMessage() == "request"
+    assert (record.request_id, record.route, record.status) == (  # type: ignore[attr-defined]
+        answered.headers["X-Request-ID"],
+        "/healthz",
+        200,
+    )
+    # The record also reaches the JSON handler above it, as one line.
+    assert len(request_lines(capsys.readouterr().err)) == 1

@@ -11,14 +11,17 @@ reads `request.remote_addr`, which is the proxied address once this is applied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from distserver.errors import ConfigError
 
 
-def trusted_proxy_count(settings: object) -> int:
-    raw = settings.get("TRUSTED_PROXY_COUNT", 0)  # type: ignore[attr-defined]
+def trusted_proxy_count(settings: Mapping[str, Any]) -> int:
+    raw = settings.get("TRUSTED_PROXY_COUNT", 0)
     try:
         count = int(raw)
     except (TypeError, ValueError):

@@ -213,3 +213,20 @@ def test_production_without_settings_admits_loopback_only(make_app: Any) -> None
     assert address_allowed("127.0.0.1", networks) and address_allowed("::1", networks)
     assert not address_allowed("10.0.0.1", networks)
     assert allowed_networks({"ENV": "testing"}) is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("METRICS_ALLOW", ["10.0.0.0/33"], "METRICS_ALLOW"),
+        ("METRICS_ALLOW", "not-an-address", "METRICS_ALLOW"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+    ],
+)
+def test_bad_observability_settings_stop_start_up_with_a_sentence(
+    make_app: Any, setting: str, value: Any, named: str
+) -> None:
+    from distserver.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=named):
+        make_app("sqlite", **{setting: value})

@@ -91,13 +91,16 @@ def write_request_line(logger: logging.Logger, fields: dict[str, Any]) -> None:
         return
     handler = _direct_json_handler(logger)
     if handler is None:
-        logger.info("request", extra=fields)
+        logger.info(
+            "%s %s %s %.1fms", fields["method"], fields["route"], fields["status"],
+            fields["duration_ms"], extra=fields,
+        )  # fmt: skip
         return
     line = {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": "info",
         "logger": logger.name,
-        "msg": "request",
+        "msg": f"{fields['method']} {fields['route']} {fields['status']}",
     }
     line.update((k, v) for k, v in fields.items() if v is not None)
     text = ENCODER.encode(line) + "\n"

@@ -116,7 +116,8 @@ def test_no_credential_reaches_the_app_log(
         secrets.append(cookie.value)
     for secret in secrets:
         assert secret not in written, f"{secret!r} reached the log"
-    assert re.findall(r"/files/[^\"]*", written) == ["/files/<token>"] * 2  # the URL rule only
+    # Only the URL rule, or a message's path after redaction.
+    assert set(re.findall(r"/files/[^\s\"]*", written)) <= {"/files/<token>", "/files/[redacted]"}
 
 
 def test_redaction_of_messages_that_carry_credentials() -> None:
@@ -150,7 +151,7 @@ def test_an_operators_own_handler_gets_the_request_record_with_its_fields(
     finally:
         logger.removeHandler(handler)
     [record] = seen
-    assert record.getMessage() == "request"
+    assert record.getMessage().startswith("GET /healthz 200 ")
     assert (record.request_id, record.route, record.status) == (  # type: ignore[attr-defined]
         answered.headers["X-Request-ID"],
         "/healthz",

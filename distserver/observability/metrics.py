@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -77,6 +77,30 @@ class AppMetrics:
     links: Counter
     decisions: Histogram
     job_stats: JobStatsReader | None = None
+    # Labelled children by label values: `labels()` takes a lock and builds a tuple on
+    # every call, and the link path counts microseconds.
+    children: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    def link_child(self, door: str, outcome: str, reason: str) -> Any:
+        key = ("links", door, outcome, reason)
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.links.labels(door, outcome, reason)
+        return child
+
+    def decision_child(self, door: str) -> Any:
+        key = ("decisions", door)
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.decisions.labels(door)
+        return child
+
+    def request_child(self, route: str, method: str, status: int) -> Any:
+        key = ("requests", route, method, str(status))
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.requests.labels(route, method, str(status))
+        return child
 
 
 def multiprocess_dir() -> str | None:
@@ -130,19 +154,19 @@ def record_link(door: str, outcome: str, reason: str | None = None) -> None:
     """Count one link issued (outcome "issued") or refused ("refused", with the reason)."""
     metrics = app_metrics()
     if metrics is not None:
-        metrics.links.labels(door, outcome, reason or "").inc()
+        metrics.link_child(door, outcome, reason or "").inc()
 
 
 def observe_decision(door: str, seconds: float) -> None:
     metrics = app_metrics()
     if metrics is not None:
-        metrics.decisions.labels(door).observe(seconds)
+        metrics.decision_child(door).observe(seconds)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     metrics = app_metrics()
     if metrics is not None:
-        metrics.requests.labels(route, method, str(status)).observe(seconds)
+        metrics.request_child(route, method, status).observe(seconds)
 
 
 def metered_link(func: Callable[P, R]) -> Callable[P, R]:
@@ -152,6 +176,9 @@ def metered_link(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        metrics = app_metrics()
+        if metrics is None:
+            return func(*args, **kwargs)
         door = str(kwargs.get("door") or "dl")
         started = time.perf_counter()
         try:
@@ -159,13 +186,14 @@ def metered_link(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             decision = getattr(exc, "decision", None)
             if decision is not None:
-                record_link(door, "refused", decision.reason)
+                metrics.link_child(door, "refused", decision.reason or "").inc()
             else:
-                record_link(door, "failed", str(getattr(exc, "code", "") or "error"))
-            observe_decision(door, time.perf_counter() - started)
+                code = str(getattr(exc, "code", "") or "error")
+                metrics.link_child(door, "failed", code).inc()
+            metrics.decision_child(door).observe(time.perf_counter() - started)
             raise
-        record_link(door, "issued")
-        observe_decision(door, time.perf_counter() - started)
+        metrics.link_child(door, "issued", "").inc()
+        metrics.decision_child(door).observe(time.perf_counter() - started)
         return result
 
     return wrapper

@@ -19,6 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
     from distserver.jobs import init_jobs
+    from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
     from distserver.startup import check_keys, start_background_jobs
     from distserver.storage import build_storage
@@ -41,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    init_observability(app)  # proxies, request ids, metrics, JSON logs: before the routes
 
     _register(app)
     init_jobs(app)

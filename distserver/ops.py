@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
-from sqlalchemy import func, select, text
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import text
 
-from distserver.audit.models import AuditEvent
-from distserver.audit.tags import EventTag
+from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import csrf, db
+from distserver.observability import SCRAPE_NETWORKS_KEY
+from distserver.observability.metrics import CONTENT_TYPE, EXTENSION_KEY, render
+from distserver.observability.scrape_access import address_allowed, token_allowed
 from distserver.runtime import current_runtime
 from distserver.storage.base import StorageError
 
@@ -40,23 +42,15 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    counts = dict(
-        db.session.execute(
-            select(AuditEvent.tag, func.count())
-            .where(
-                AuditEvent.tag.in_(
-                    [EventTag.LINK_ISSUED, EventTag.LINK_REFUSED, EventTag.LINK_USED]
-                )
-            )
-            .group_by(AuditEvent.tag)
-        ).all()
-    )
-    lines = [
-        "# HELP distserver_links_total Download links by outcome, from the audit log.",
-        "# TYPE distserver_links_total counter",
-    ]
-    for tag in (EventTag.LINK_ISSUED, EventTag.LINK_REFUSED, EventTag.LINK_USED):
-        lines.append(
-            f'distserver_links_total{{outcome="{tag.split(":")[-1]}"}} {counts.get(tag, 0)}'
-        )
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    """Prometheus text (see distserver.observability.metrics for the series); open to
+    the scrapers METRICS_TOKEN and METRICS_ALLOW admit (distserver.observability)."""
+    if not address_allowed(request.remote_addr, current_app.extensions[SCRAPE_NETWORKS_KEY]):
+        raise Forbidden("This address may not read /metrics.", code="metrics_forbidden")
+    if not token_allowed(request.headers.get("Authorization"), _metrics_token()):
+        raise Unauthorized("Send 'Authorization: Bearer <METRICS_TOKEN>'.", code="invalid_token")
+    body = render(db.session, current_app.extensions[EXTENSION_KEY])
+    return Response(body, content_type=CONTENT_TYPE)
+
+
+def _metrics_token() -> str | None:
+    return current_app.config.get("METRICS_TOKEN") or None

@@ -13,11 +13,23 @@ from distserver.access.policy import Principal
 from distserver.audit.models import AuditEvent
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
+from distserver.observability.requests import current_request_id
 
 SYSTEM = Principal(address="local", email="system")
 
 # Keys that must never reach the log, whatever a caller passes in `data`.
 SECRET_KEYS = frozenset({"password", "token", "secret", "totp", "code", "signature", "url"})
+
+
+def event_data(extra: dict[str, Any] | None) -> str:
+    """An event's `data` column: canonical JSON (sorted keys, no spaces) of `extra` without
+    any secret key, plus "request_id" when recorded inside a request. Every writer of
+    audit events (this module, and raw-SQL writers) builds `data` with this."""
+    clean = {k: v for k, v in (extra or {}).items() if k.lower() not in SECRET_KEYS}
+    request_id = current_request_id()
+    if request_id is not None:
+        clean["request_id"] = request_id
+    return json.dumps(clean, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def record(
@@ -36,7 +48,6 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     actor = actor or SYSTEM
-    clean = {k: v for k, v in (data or {}).items() if k.lower() not in SECRET_KEYS}
     event = AuditEvent(
         occurred_at=when or utcnow(),
         tag=str(tag),
@@ -51,7 +62,7 @@ def record(
         tier=tier,
         reason=reason,
         link_id=link_id,
-        data=json.dumps(clean, sort_keys=True, separators=(",", ":"), default=str),
+        data=event_data(data),
     )
     session.add(event)
     return event

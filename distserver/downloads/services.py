@@ -33,6 +33,7 @@ from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.errors import DistserverError, NotFound
 from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
+from distserver.observability.metrics import metered_link
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
@@ -86,6 +87,7 @@ def locate(
     return Target(model, revision, file, f"{namespace}/{name}")
 
 
+@metered_link  # counts the link issued or refused (by door and reason) and times it
 def request_link(
     session: Session,
     rt: Runtime,
@@ -127,6 +129,7 @@ def request_link(
     return _sign(rt, link.id, served, decision, now, base_url)
 
 
+@metered_link
 def use_link(
     session: Session,
     rt: Runtime,

@@ -30,6 +30,7 @@ def test_release_actions_through_the_api_land_in_audit_and_timeline(
         "Promotion of acme/api to partner-preview refused: evaluation red-team: no result; "
         "evaluation dangerous-capabilities: no result; sign-offs from safety staff: 0 of 2."
     )
+    request_ids = []
     for name in ("red-team", "dangerous-capabilities"):
         r = client.post(
             f"{BASE}/evaluations",
@@ -37,6 +38,7 @@ def test_release_actions_through_the_api_land_in_audit_and_timeline(
             headers=ev.auth,
         )
         assert r.status_code == 201, r.json
+        request_ids.append(r.headers["X-Request-ID"])
     bad = client.post(
         f"{BASE}/evaluations",
         json={"name": "vibes", "result": "pass", "report": "x"},
@@ -78,6 +80,7 @@ def test_release_actions_through_the_api_land_in_audit_and_timeline(
         "name": "red-team",
         "result": "pass",
         "report": "reports/red-team.pdf",
+        "request_id": request_ids[0],  # the request that recorded it (issue 14)
     }
     assert events[4]["data"]["from"] == "internal" and events[4]["data"]["to"] == "partner-preview"
     assert events[-1]["data"]["to"] == "internal"

@@ -48,6 +48,7 @@ def init_jobs(app: Flask) -> JobRuntime:
     command (its stderr is one line); worker processes log them themselves."""
     import distserver.jobs.tasks  # noqa: F401  (declares the jobs)
     from distserver.mail import check_mail_settings
+    from distserver.observability.metrics import set_job_stats_reader
 
     warnings = check_mail_settings(app.config)
     runtime = JobRuntime(app)
@@ -59,6 +60,7 @@ def init_jobs(app: Flask) -> JobRuntime:
             "`distserver jobs worker` and `distserver jobs scheduler`"
         )
     runtime.startup_warnings = warnings
+    set_job_stats_reader(app, lambda: _job_stats(runtime))
     if click.get_current_context(silent=True) is None:
         log_startup_warnings(app)
     if runtime.in_process and app.config.get("JOBS_INPROCESS_SCHEDULE"):
@@ -66,6 +68,12 @@ def init_jobs(app: Flask) -> JobRuntime:
 
         runtime.scheduler = start_in_process_scheduler(app)
     return runtime
+
+
+def _job_stats(runtime: JobRuntime) -> dict[str, tuple[int, int]]:
+    """{queue: (waiting, failed)} for /metrics: two cheap reads of the broker."""
+    waiting, dead = runtime.backlog(), runtime.failed()
+    return {queue: (waiting.get(queue, 0), dead.get(queue, 0)) for queue in waiting | dead}
 
 
 def log_startup_warnings(app: Flask) -> None:

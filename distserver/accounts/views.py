@@ -27,6 +27,7 @@ from distserver.accounts.signin import (
 from distserver.errors import Conflict, DistserverError, Unauthorized
 from distserver.extensions import db, limiter
 from distserver.mail import send_mail
+from distserver.urls import external_url
 
 accounts = Blueprint("accounts", __name__, template_folder="templates")
 
@@ -59,7 +60,7 @@ def _failed(response: Response) -> bool:
 
 
 def _send_verification(user_email: str, token: str) -> None:
-    link = url_for("accounts.verify", token=token, _external=True)
+    link = external_url("accounts.verify", token=token)
     send_mail(
         user_email,
         "Confirm your e-mail address",
@@ -82,7 +83,7 @@ def register() -> Page:
                     existing.email,
                     "You already have an account",
                     "Someone tried to register with this address. Sign in, or reset your "
-                    f"password at {url_for('accounts.forgot', _external=True)}\n",
+                    f"password at {external_url('accounts.forgot')}\n",
                 )
         except DistserverError as exc:
             flash(exc.message, "error")
@@ -171,7 +172,7 @@ def forgot() -> Page:
     if form.validate_on_submit():
         user = auth.find_by_email(db.session, form.email.data)
         if user is not None and user.is_active:
-            link = url_for("accounts.reset", token=auth.reset_token(user), _external=True)
+            link = external_url("accounts.reset", token=auth.reset_token(user))
             send_mail(
                 user.email,
                 "Reset your password",

@@ -14,6 +14,7 @@ from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.runtime import current_runtime
+from distserver.urls import external_base
 
 MAX_BODY = 16 * 1024
 
@@ -56,7 +57,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
         principal,
         target,
         door="api",
-        base_url=request.host_url,
+        base_url=external_base() + "/",
         path=path,
     )
     return jsonify(
@@ -64,7 +65,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
             "url": link.url,
             "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
             "link_id": link.link_id,
-            "dl_url": f"{request.host_url.rstrip('/')}/dl/{link.link_id}",
+            "dl_url": f"{external_base()}/dl/{link.link_id}",
             "size": link.size,
             "sha256": link.sha256,
             "path": link.path,

@@ -36,6 +36,7 @@ from distserver.hf.lookup import Found, find_visible, require_file, require_stan
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
 from distserver.runtime import Runtime, current_runtime
+from distserver.urls import external_base
 
 # The Hub's page sizes for tree listings.
 TREE_PAGE_SIZE = 1000
@@ -85,7 +86,9 @@ def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
     if len(page) > size:
         query = {k: v for k, v in request.args.items() if k != "cursor"}
         query["cursor"] = base64.urlsafe_b64encode(page[size - 1]["path"].encode()).decode()
-        response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+        response.headers["Link"] = (
+            f'<{external_base()}{request.path}?{urlencode(query)}>; rel="next"'
+        )
     return response
 
 
@@ -108,7 +111,7 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     if target.revision is not None:
         g.setdefault(COMMIT_KEY, target.revision.commit)
     link = request_link(
-        db.session, rt, principal, target, door="hf", base_url=request.host_url, path=path
+        db.session, rt, principal, target, door="hf", base_url=external_base() + "/", path=path
     )
     response = Response(b"", status=302)
     response.headers["Location"] = link.url

@@ -22,6 +22,7 @@ from distserver.releases.evidence import timeline
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
+from distserver.urls import external_base
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm
 from distserver.web.standing import admitted, load_model, next_step, page_standing
@@ -81,7 +82,7 @@ def model_page(namespace: str, name: str) -> str:
         history=[(e, render.describe(e)) for e in reversed(history)][:20],
         tiers=rt.tiers,
         form=DownloadForm(formdata=None),
-        base_url=request.host_url.rstrip("/"),
+        base_url=external_base(),
     )
 
 
@@ -101,7 +102,7 @@ def download(namespace: str, name: str) -> Response:
             current_principal(),
             target,
             door="web",
-            base_url=request.host_url,
+            base_url=external_base() + "/",
             path=form.path.data,
         )
     except AccessDenied as exc:

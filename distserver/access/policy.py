@@ -39,8 +39,9 @@ class Principal:
     suspended: bool = False
     token_id: int | None = None
     user_agent: str | None = None
-    # The user has TOTP enrolled and, for a web session, proved it in this session
-    # (API tokens and CLI actors of an enrolled user count: see accounts/staff.py).
+    # The user has TOTP enrolled and proved it: in this web session, or in the session
+    # that created this API token (CLI actors of an enrolled user count): see
+    # accounts/staff.py.
     second_factor: bool = False
 
     @property

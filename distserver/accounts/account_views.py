@@ -60,6 +60,7 @@ def token_create() -> Page:
             expires_days=form.expires_days.data,
             scopes=("read", "manage") if form.scope.data == "manage" else ("read",),
             actor=current_principal(),
+            second_factor=session.get(SECOND_FACTOR_KEY) is True,
         )
     except DistserverError as exc:
         flash(exc.message, "error")

@@ -23,7 +23,7 @@ from distserver.accounts.services import create_user, normalise_email, principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
-from distserver.errors import BadRequest, Unauthorized
+from distserver.errors import BadRequest, Conflict, Unauthorized
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -59,9 +59,15 @@ def check_password_rules(password: str) -> None:
 
 
 def register(session: Session, email: str, password: str, address: str) -> User:
-    """A self-registered account: unverified until its e-mail link is followed."""
+    """A self-registered account: unverified until its e-mail link is followed.
+    Conflict when the address is taken, after the same password hash a new account
+    costs, so the answer's timing does not tell whether the address has an account."""
     check_password_rules(password)
-    return create_user(session, email, password=password, actor=Principal(address=address))
+    try:
+        return create_user(session, email, password=password, actor=Principal(address=address))
+    except Conflict:
+        hash_password(password)
+        raise
 
 
 def verification_token(user: User) -> str:

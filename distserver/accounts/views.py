@@ -42,6 +42,10 @@ def _reset_limit() -> str:
     return str(current_app.config["RESET_RATE_LIMIT"])
 
 
+def _register_limit() -> str:
+    return str(current_app.config["REGISTER_RATE_LIMIT"])
+
+
 def _by_address() -> str:
     return f"addr:{client_address()}"
 
@@ -69,7 +73,11 @@ def _send_verification(user_email: str, token: str) -> None:
 
 
 @accounts.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, key_func=_by_address, methods=["POST"])
+@limiter.limit(_register_limit, key_func=_by_account, methods=["POST"])
 def register() -> Page:
+    """The same answer, the same work (one password hash, one mail) and so the same
+    time whether or not the address already has an account."""
     form = RegisterForm()
     if form.validate_on_submit():
         try:

@@ -2,6 +2,8 @@
 reset and change. Each function owns its transaction and records its audit event
 (never with a password, code or token in it).
 
+A password change or reset ends every session and revokes every API token.
+
 Verification and reset links are itsdangerous signatures with an expiry; a reset
 link also carries a fingerprint of the current password hash and session version,
 so it works once and dies when the password changes."""
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
-from distserver.accounts.models import User
+from distserver.accounts.models import ApiToken, User
 from distserver.accounts.passwords import hash_password, verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
 from distserver.audit.service import record
@@ -187,10 +189,25 @@ def reset_password(session: Session, token: str, new: str, address: str) -> User
 
 
 def _set_password(session: Session, user: User, new: str, actor: Principal, how: str) -> None:
+    """Set the password and end everything the old one could have opened: every
+    session (the version moves on) and every API token. A person changes or resets
+    a password when someone else may have had it, and whoever had it could have
+    minted tokens; a token outliving that would keep their access. Automation makes
+    new tokens afterwards (the account page says so)."""
     check_password_rules(new)
     user.password_hash = hash_password(new)
     user.session_version += 1
     record(session, EventTag.PASSWORD_CHANGED, actor, data={"how": how})
+    now = utcnow()
+    live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    for token in session.scalars(live):
+        token.revoked_at = now
+        record(
+            session,
+            EventTag.TOKEN_REVOKED,
+            actor,
+            data={"token_id": token.id, "why": f"password {how}"},
+        )
     session.commit()
 
 

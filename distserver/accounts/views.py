@@ -207,6 +207,10 @@ def reset(token: str) -> Page:
         except DistserverError as exc:
             flash(exc.message, "error")
             return render_template("accounts/reset.html", form=form), 400
-        flash("Your password is changed; every other session was signed out.", "info")
+        flash(
+            "Your password is changed; every other session was signed out and every API "
+            "token revoked.",
+            "info",
+        )
         return redirect(url_for("accounts.login"))
     return render_template("accounts/reset.html", form=form), 400 if form.errors else 200

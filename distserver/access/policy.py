@@ -103,6 +103,20 @@ class Decision:
         return cls(False, reason, message, **kw)  # type: ignore[arg-type]
 
 
+# Refusals that still leave a model's file list visible: nothing about the caller's
+# standing is wrong, only this one request (a spent quota, a missing file).
+LISTING_REFUSALS = frozenset({"quota_exceeded", "not_found"})
+
+
+def lists_files(decision: Decision) -> bool:
+    """Whether the caller may see a model's file list (paths, sizes, sha256), given
+    their standing on it (`decision`, for the model as a whole): only when its stage
+    admits them and nothing else stands in the way (no grant, an agreement not yet
+    accepted, a halt and a suspension all hide it). The model page, the native API's
+    model detail and the Hugging Face model info and tree all ask this, so they agree."""
+    return decision.allowed or decision.reason in LISTING_REFUSALS
+
+
 def may_see(principal: Principal, model: ModelFacts | None) -> bool:
     """A model whose stage admits no tier is visible to staff only."""
     return model is not None and (bool(model.admitted_tiers) or principal.staff)

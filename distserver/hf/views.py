@@ -23,11 +23,11 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
-from distserver.access.policy import Principal
+from distserver.access.policy import Principal, lists_files
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.services import Target, locate, request_link
-from distserver.downloads.standing import recipient_copies, served_blob
+from distserver.downloads.standing import model_access, recipient_copies, served_blob
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
@@ -55,9 +55,18 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     rt = current_runtime()
     principal = current_principal()
     found = find_visible(db.session, rt, principal, namespace, name, rev)
-    served = _served(rt, principal, found) if flag("blobs") else None
+    # Siblings (and with ?blobs their checksums) only for a caller the tree would
+    # answer: the same rule as the model page (access.policy.lists_files).
+    listed = lists_files(model_access(db.session, rt, principal, found.model))
+    served = _served(rt, principal, found) if flag("blobs") and listed else None
     info = model_info(
-        found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"), served=served
+        found.model,
+        found.revision,
+        found.facts,
+        rt.tiers,
+        blobs=flag("blobs"),
+        served=served,
+        listed=listed,
     )
     return jsonify(info)
 

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from distserver.access.policy import may_see
+from distserver.access.policy import lists_files, may_see
 from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
 from distserver.accounts.sessions import current_principal
@@ -74,7 +74,10 @@ def model_page(namespace: str, name: str) -> str:
         facts=facts,
         revision=revision,
         chosen=rev,
-        files=files,
+        # Paths, sizes and checksums only for visitors the stage admits; the others
+        # see the card, the timeline and their next step (access.policy.lists_files).
+        files=files if lists_files(decision) else [],
+        files_hidden=bool(files) and not lists_files(decision),
         step=step,
         decision=decision,
         stages=render.stages(rt.plans[model.plan], facts.stage, history),

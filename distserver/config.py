@@ -14,6 +14,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from distserver.errors import ConfigError
 from distserver.outbound import parse_networks
@@ -24,6 +25,9 @@ ENVIRONMENTS = ("production", "development", "testing")
 STORAGE_BACKENDS = ("local", "s3")
 WEAK_SECRETS = {"", "dev", "changeme", "secret", "development", "you-will-never-guess"}
 MIN_SECRET_LENGTH = 32
+# Where the server is reached when EXTERNAL_URL is not set: the Flask test client's
+# host in tests, `distserver demo`'s default address in development.
+DEFAULT_EXTERNAL_URLS = {"testing": "http://localhost", "development": "http://127.0.0.1:8000"}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -126,6 +130,8 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
 
     settings["SECRET_KEY"] = _secret_key(settings, instance)
+    settings["EXTERNAL_URL"] = _external_url(settings)
+    settings["TRUSTED_HOSTS"] = _trusted_hosts(settings)
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
@@ -181,3 +187,55 @@ def _secret_key(settings: dict[str, Any], instance: Path) -> str:
         key_file.write_text(secrets.token_urlsafe(48))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def _external_url(settings: dict[str, Any]) -> str:
+    """EXTERNAL_URL checked and without a trailing slash; empty only in production,
+    where `require_external_url` stops start-up."""
+    url = str(settings.get("EXTERNAL_URL") or "").strip()
+    if not url:
+        return DEFAULT_EXTERNAL_URLS.get(settings["ENV"], "")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"DISTSERVER_EXTERNAL_URL={url!r}: give the address people reach this server "
+            "at, scheme and host only, such as https://models.example.org"
+        )
+    return url.rstrip("/")
+
+
+def _trusted_hosts(settings: dict[str, Any]) -> list[str] | None:
+    """Flask's TRUSTED_HOSTS: the host names this server answers for (requests naming
+    any other host get 400). Given as a list or a comma-separated string; empty means
+    EXTERNAL_URL's host in production and no check elsewhere."""
+    given = settings.get("TRUSTED_HOSTS") or []
+    if isinstance(given, str):
+        given = [h.strip() for h in given.split(",") if h.strip()]
+    hosts = [str(h).strip().lower() for h in given if str(h).strip()]
+    if hosts:
+        return hosts
+    if settings["ENV"] == "production" and settings["EXTERNAL_URL"]:
+        return [str(urlsplit(settings["EXTERNAL_URL"]).hostname)]
+    return None
+
+
+def require_external_url(settings: dict[str, Any]) -> None:
+    """Stop start-up in production without EXTERNAL_URL: mailed links would otherwise
+    have to name whatever host a request claimed."""
+    if not settings.get("EXTERNAL_URL"):
+        raise ConfigError(
+            "DISTSERVER_EXTERNAL_URL is not set: set it to the address people reach this "
+            "server at (such as https://models.example.org); mailed links and redirects "
+            "are built from it, never from a request's Host header"
+        )

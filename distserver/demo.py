@@ -127,8 +127,10 @@ def demo(port: int, directory: Path) -> None:
 
     directory = directory.resolve()
     prepare_instance(directory)
+    base = f"http://127.0.0.1:{port}"
     settings = {
         "ENV": "development",
+        "EXTERNAL_URL": base,
         "INSTANCE_DIR": str(directory),
         "DATABASE_URL": f"sqlite:///{directory / 'distserver.sqlite3'}",
         "STORAGE": "local",
@@ -142,7 +144,6 @@ def demo(port: int, directory: Path) -> None:
     from distserver.jobs.schedule import start_in_process_scheduler
 
     job_runtime(app).scheduler = start_in_process_scheduler(app)
-    base = f"http://127.0.0.1:{port}"
     env_lines = [f"export DISTSERVER_URL={base}"] + [
         f"export {email.split('@')[0].upper()}_TOKEN={token}" for email, token in tokens.items()
     ]

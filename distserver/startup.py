@@ -16,8 +16,10 @@ from distserver.errors import ConfigError
 def check_keys(settings: Mapping[str, Any], tiers: Mapping[str, Tier]) -> None:
     from distserver.accounts.totp import fernet_for
     from distserver.audit.keys import signing_key
+    from distserver.config import require_external_url
     from distserver.fingerprint.keys import FingerprintKeyError, load_keys
 
+    require_external_url(dict(settings))
     signing_key(settings)
     fernet_for(dict(settings))
     if any(t.fingerprint for t in tiers.values()):

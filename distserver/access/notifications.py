@@ -5,7 +5,9 @@
 - reviewers, on each new application awaiting review, until more than
   APPLICATION_DIGEST_THRESHOLD (setting, default 10) are pending: then only the
   digest (`distserver applications digest`) mails them, one summary each;
-- grant holders, before their grant expires (`distserver grants remind`)."""
+- grant holders, before their grant expires (`distserver grants remind`).
+
+Links in them come from distserver.urls (EXTERNAL_URL), never from a request."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.mail import send_mail
+from distserver.urls import external_url
 
 log = logging.getLogger("distserver")
 DEFAULT_DIGEST_THRESHOLD = 10
@@ -53,7 +56,12 @@ def decision(user: User, model_ref: str, application: Application) -> None:
         )
     else:
         return
-    _send(user.email, subject, body)
+    _send(user.email, subject, f"{body}\n\n{_model_link(model_ref)}\n")
+
+
+def _model_link(model_ref: str) -> str:
+    namespace, _, name = model_ref.partition("/")
+    return external_url("web.model_page", namespace=namespace, name=name)
 
 
 def reviewers(session: Session) -> list[User]:
@@ -89,7 +97,8 @@ def new_application(session: Session, application: Application, user: User, mode
             reviewer.email,
             f"New application: {application.tier} for {model_ref}",
             f"{user.email} applied for the {application.tier} tier on {model_ref} "
-            f"(application #{application.id}). It waits in the review queue.",
+            f"(application #{application.id}). It waits in the review queue:\n\n"
+            f"{external_url('web.review')}\n",
         )
 
 
@@ -109,7 +118,11 @@ def send_digest(session: Session) -> int:
         + ("  (renewal)" if a.renewal_of_id else "")
         for a, email, ns, name in rows
     ]
-    body = f"{len(rows)} application(s) wait for review:\n\n" + "\n".join(lines) + "\n"
+    body = (
+        f"{len(rows)} application(s) wait for review:\n\n"
+        + "\n".join(lines)
+        + f"\n\nThe review queue: {external_url('web.review')}\n"
+    )
     sent = 0
     for reviewer in reviewers(session):
         sent += _send(reviewer.email, f"{len(rows)} applications wait for review", body)
@@ -141,8 +154,8 @@ def remind_expiring(session: Session, days: int, now: datetime | None = None) ->
             user.email,
             f"Your {grant.tier} access to {where} expires on {grant.expires_at.date().isoformat()}",
             f"Your {grant.tier} grant (#{grant.id}) for {where} expires on "
-            f"{grant.expires_at.isoformat()}. Request a renewal from your access page, or "
-            f"POST /api/v1/grants/{grant.id}/renew.",
+            f"{grant.expires_at.isoformat()}. Request a renewal from your access page, "
+            f"{external_url('web.my_access')}, or POST /api/v1/grants/{grant.id}/renew.\n",
         )
         if ok:
             grant.reminded_at = now

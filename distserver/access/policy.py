@@ -39,8 +39,9 @@ class Principal:
     suspended: bool = False
     token_id: int | None = None
     user_agent: str | None = None
-    # The user has TOTP enrolled and, for a web session, proved it in this session
-    # (API tokens and CLI actors of an enrolled user count: see accounts/staff.py).
+    # The user has TOTP enrolled and proved it: in this web session, or in the session
+    # that created this API token (CLI actors of an enrolled user count): see
+    # accounts/staff.py.
     second_factor: bool = False
 
     @property
@@ -100,6 +101,20 @@ class Decision:
     def deny(cls, reason: str, message: str, **kw: object) -> Decision:
         assert reason in REASONS
         return cls(False, reason, message, **kw)  # type: ignore[arg-type]
+
+
+# Refusals that still leave a model's file list visible: nothing about the caller's
+# standing is wrong, only this one request (a spent quota, a missing file).
+LISTING_REFUSALS = frozenset({"quota_exceeded", "not_found"})
+
+
+def lists_files(decision: Decision) -> bool:
+    """Whether the caller may see a model's file list (paths, sizes, sha256), given
+    their standing on it (`decision`, for the model as a whole): only when its stage
+    admits them and nothing else stands in the way (no grant, an agreement not yet
+    accepted, a halt and a suspension all hide it). The model page, the native API's
+    model detail and the Hugging Face model info and tree all ask this, so they agree."""
+    return decision.allowed or decision.reason in LISTING_REFUSALS
 
 
 def may_see(principal: Principal, model: ModelFacts | None) -> bool:

@@ -60,6 +60,7 @@ def token_create() -> Page:
             expires_days=form.expires_days.data,
             scopes=("read", "manage") if form.scope.data == "manage" else ("read",),
             actor=current_principal(),
+            second_factor=session.get(SECOND_FACTOR_KEY) is True,
         )
     except DistserverError as exc:
         flash(exc.message, "error")
@@ -95,7 +96,11 @@ def change_password() -> Page:
         # The session version moved on, so this session ended with all others.
         logout_user()
         fresh_session()
-        flash("Your password is changed and every session signed out: sign in again.", "info")
+        flash(
+            "Your password is changed, every session signed out and every API token "
+            "revoked: sign in again, and create new tokens where you need them.",
+            "info",
+        )
         return redirect(url_for("accounts.login"))
     return render_template("accounts/password.html", form=form), 400 if form.errors else 200
 

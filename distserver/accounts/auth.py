@@ -2,6 +2,8 @@
 reset and change. Each function owns its transaction and records its audit event
 (never with a password, code or token in it).
 
+A password change or reset ends every session and revokes every API token.
+
 Verification and reset links are itsdangerous signatures with an expiry; a reset
 link also carries a fingerprint of the current password hash and session version,
 so it works once and dies when the password changes."""
@@ -17,26 +19,35 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
-from distserver.accounts.models import User
-from distserver.accounts.passwords import hash_password, verify_password
+from distserver.accounts.models import ApiToken, User
+from distserver.accounts.passwords import hash_password, needs_rehash, verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
-from distserver.errors import BadRequest, Unauthorized
+from distserver.errors import BadRequest, Conflict, Unauthorized
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 VERIFY_MAX_AGE = 2 * 24 * 3600
 RESET_MAX_AGE = 3600
+# An Argon2id hash of a random password nobody kept, made with argon2-cffi's
+# parameters: verified against when the e-mail is unknown, so a miss costs what a
+# hit costs. A constant, because hashing at start-up slows every command and hashing
+# on first use makes each process's first miss cost two hashes.
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$j5cHGOdARiEkKj85ZKvMXg"
+    "$m7re5BjX3GsooOGTonl5J87fHRWgRJq4K8IJgESnz1c"
+)
 _dummy_hash: list[str] = []
 
 
 def _dummy() -> str:
-    """A hash to verify against when the e-mail is unknown, so a miss costs the same
-    time as a hit (made on first use: hashing at import slows every start-up)."""
+    """DUMMY_HASH, or (if a new argon2-cffi hashes with other parameters, so that
+    verifying it would cost something else) one made with the current parameters."""
     if not _dummy_hash:
-        _dummy_hash.append(hash_password("not-a-real-password-for-timing"))
+        fresh = needs_rehash(DUMMY_HASH)
+        _dummy_hash.append(hash_password("not-a-real-password") if fresh else DUMMY_HASH)
     return _dummy_hash[0]
 
 
@@ -59,9 +70,15 @@ def check_password_rules(password: str) -> None:
 
 
 def register(session: Session, email: str, password: str, address: str) -> User:
-    """A self-registered account: unverified until its e-mail link is followed."""
+    """A self-registered account: unverified until its e-mail link is followed.
+    Conflict when the address is taken, after the same password hash a new account
+    costs, so the answer's timing does not tell whether the address has an account."""
     check_password_rules(password)
-    return create_user(session, email, password=password, actor=Principal(address=address))
+    try:
+        return create_user(session, email, password=password, actor=Principal(address=address))
+    except Conflict:
+        hash_password(password)
+        raise
 
 
 def verification_token(user: User) -> str:
@@ -181,10 +198,25 @@ def reset_password(session: Session, token: str, new: str, address: str) -> User
 
 
 def _set_password(session: Session, user: User, new: str, actor: Principal, how: str) -> None:
+    """Set the password and end everything the old one could have opened: every
+    session (the version moves on) and every API token. A person changes or resets
+    a password when someone else may have had it, and whoever had it could have
+    minted tokens; a token outliving that would keep their access. Automation makes
+    new tokens afterwards (the account page says so)."""
     check_password_rules(new)
     user.password_hash = hash_password(new)
     user.session_version += 1
     record(session, EventTag.PASSWORD_CHANGED, actor, data={"how": how})
+    now = utcnow()
+    live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    for token in session.scalars(live):
+        token.revoked_at = now
+        record(
+            session,
+            EventTag.TOKEN_REVOKED,
+            actor,
+            data={"token_id": token.id, "why": f"password {how}"},
+        )
     session.commit()
 
 

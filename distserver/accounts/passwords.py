@@ -12,6 +12,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def needs_rehash(stored: str) -> bool:
+    """Whether `stored` was made with other parameters than new hashes get."""
+    return _hasher.check_needs_rehash(stored)
+
+
 def verify_password(stored: str | None, password: str) -> bool:
     if not stored:
         return False

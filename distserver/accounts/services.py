@@ -115,7 +115,31 @@ def create_token(
     expires_days: int | None = 90,
     scopes: tuple[str, ...] = ("read",),
     actor: Principal | None = None,
+    second_factor: bool | None = None,
 ) -> NewToken:
+    """A new token for `user`, returned raw once. `second_factor` says whether the
+    creating session proved the user's second factor; None means an operator at the
+    server's shell, who vouches for the user's enrolment (the token counts as proved
+    when the user has one enrolled). A `manage` token for a user who has a staff role
+    or an enrolled factor needs a proved one: a session restored from the remember
+    cookie cannot mint what it could not do itself."""
+    operator = second_factor is None
+    proved = user.totp_enabled and (operator or bool(second_factor))
+    if (
+        not operator
+        and "manage" in scopes
+        and not proved
+        and (user.role_names or user.totp_enabled)
+    ):
+        raise Forbidden(
+            "A token with the manage scope needs your second factor: "
+            + (
+                "sign in again with your authenticator code, then create it."
+                if user.totp_enabled
+                else "enrol an authenticator app on your account page first."
+            ),
+            code="second_factor_required",
+        )
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise BadRequest("A token needs a name of 1 to 100 characters.", code="invalid_name")
@@ -136,6 +160,7 @@ def create_token(
         token_hash=tokens.token_hash(raw),
         scopes=" ".join(sorted(set(scopes))),
         expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+        second_factor=proved,
     )
     session.add(token)
     session.flush()
@@ -143,7 +168,12 @@ def create_token(
         session,
         EventTag.TOKEN_CREATED,
         actor or principal_for(user, "local"),
-        data={"token_id": token.id, "name": name, "prefix": token.display_prefix},
+        data={
+            "token_id": token.id,
+            "name": name,
+            "prefix": token.display_prefix,
+            "second_factor": proved,
+        },
     )
     session.commit()
     return NewToken(token, raw)

@@ -74,13 +74,12 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
         token = authenticate_token(session, raw.strip())
         scopes = frozenset(token.scopes.split())
-        request.environ[PRINCIPAL_KEY] = (
-            principal_for(token.user, client_address(), ua, token.id),
-            scopes,
-        )
+        # A token proves no more than the session that created it did.
+        proved = token.second_factor and token.user.totp_enabled
+        principal = principal_for(token.user, client_address(), ua, token.id, second_factor=proved)
+        request.environ[PRINCIPAL_KEY] = (principal, scopes)
         if scope not in scopes:
             raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
-        principal = principal_for(token.user, client_address(), ua, token.id)
     elif current_user.is_authenticated:
         proved = current_user.totp_enabled and web_session.get(SECOND_FACTOR_KEY) is True
         principal = principal_for(current_user, client_address(), ua, second_factor=proved)

@@ -20,6 +20,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.errors import DistserverError
 from distserver.extensions import db, limiter
+from distserver.urls import external_url
 
 LINK_KEY = "sso_link"
 NEXT_KEY = "sso_next"
@@ -48,7 +49,7 @@ def _finish(user: User, provider: str, target: str) -> Response:
 def sso_login(name: str) -> Response:
     oauth_client, _provider = sso.client(name)
     session[NEXT_KEY] = safe_next(request.args.get("next"))
-    redirect_uri = url_for("accounts.sso_callback", name=name, _external=True)
+    redirect_uri = external_url("accounts.sso_callback", name=name)
     return oauth_client.authorize_redirect(redirect_uri)
 
 

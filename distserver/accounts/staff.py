@@ -5,10 +5,15 @@ What counts as a second factor (`Principal.second_factor`, set by
 `accounts.services.principal_for` and `accounts.sessions.current_principal`):
 - a web session: the user has TOTP enrolled AND entered a code (or a recovery code)
   in this session, at sign-in or at enrolment;
-- an API token or a CLI `--as` actor: the user has TOTP enrolled. A token is a
-  long random secret the user created while signed in (or an operator created at
-  the server's shell), so it stands for the session it came from; what the rule
-  buys is that no staff account without an enrolled factor can act at all.
+- an API token: the user has TOTP enrolled AND the token was created by a session
+  that had proved it (or by an operator at the server's shell, `distserver tokens
+  create`, for an enrolled user). A token carries no more assurance than its
+  session: one minted from a session restored by the remember cookie has none, and
+  such a session may not mint a `manage` token at all (accounts/services.py);
+- a CLI `--as` actor: the user has TOTP enrolled (the operator at the shell vouches).
+
+Actions that need it: promote, demote, halt, resume, approve, role changes,
+suspensions, and the gate evidence (evaluations and sign-offs).
 """
 
 from __future__ import annotations

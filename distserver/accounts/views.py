@@ -27,6 +27,7 @@ from distserver.accounts.signin import (
 from distserver.errors import Conflict, DistserverError, Unauthorized
 from distserver.extensions import db, limiter
 from distserver.mail import send_mail
+from distserver.urls import external_url
 
 accounts = Blueprint("accounts", __name__, template_folder="templates")
 
@@ -39,6 +40,10 @@ def _login_limit() -> str:
 
 def _reset_limit() -> str:
     return str(current_app.config["RESET_RATE_LIMIT"])
+
+
+def _register_limit() -> str:
+    return str(current_app.config["REGISTER_RATE_LIMIT"])
 
 
 def _by_address() -> str:
@@ -59,7 +64,7 @@ def _failed(response: Response) -> bool:
 
 
 def _send_verification(user_email: str, token: str) -> None:
-    link = url_for("accounts.verify", token=token, _external=True)
+    link = external_url("accounts.verify", token=token)
     send_mail(
         user_email,
         "Confirm your e-mail address",
@@ -68,7 +73,11 @@ def _send_verification(user_email: str, token: str) -> None:
 
 
 @accounts.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, key_func=_by_address, methods=["POST"])
+@limiter.limit(_register_limit, key_func=_by_account, methods=["POST"])
 def register() -> Page:
+    """The same answer, the same work (one password hash, one mail) and so the same
+    time whether or not the address already has an account."""
     form = RegisterForm()
     if form.validate_on_submit():
         try:
@@ -82,7 +91,7 @@ def register() -> Page:
                     existing.email,
                     "You already have an account",
                     "Someone tried to register with this address. Sign in, or reset your "
-                    f"password at {url_for('accounts.forgot', _external=True)}\n",
+                    f"password at {external_url('accounts.forgot')}\n",
                 )
         except DistserverError as exc:
             flash(exc.message, "error")
@@ -171,7 +180,7 @@ def forgot() -> Page:
     if form.validate_on_submit():
         user = auth.find_by_email(db.session, form.email.data)
         if user is not None and user.is_active:
-            link = url_for("accounts.reset", token=auth.reset_token(user), _external=True)
+            link = external_url("accounts.reset", token=auth.reset_token(user))
             send_mail(
                 user.email,
                 "Reset your password",
@@ -198,6 +207,10 @@ def reset(token: str) -> Page:
         except DistserverError as exc:
             flash(exc.message, "error")
             return render_template("accounts/reset.html", form=form), 400
-        flash("Your password is changed; every other session was signed out.", "info")
+        flash(
+            "Your password is changed; every other session was signed out and every API "
+            "token revoked.",
+            "info",
+        )
         return redirect(url_for("accounts.login"))
     return render_template("accounts/reset.html", form=form), 400 if form.errors else 200

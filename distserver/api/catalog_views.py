@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from distserver.access.policy import may_see
+from distserver.access.policy import lists_files, may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.catalog.services import list_models, main_revision
@@ -64,7 +64,8 @@ def model_detail(namespace: str, name: str) -> Response:
     assert facts is not None
     revision = main_revision(db.session, target.model)
     decision = model_access(db.session, rt, principal, target.model)
-    files = revision.files if revision else []
+    # The file list only for callers the stage admits (access.policy.lists_files).
+    files = revision.files if revision and lists_files(decision) else []
     marked, copies = recipient_copies(db.session, rt, principal, target.model, files)
     listed: list[dict[str, Any]] = []
     for f in files:

@@ -15,6 +15,7 @@ from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.inputs import parse_json_body
 from distserver.runtime import current_runtime
+from distserver.urls import external_base
 
 MAX_BODY = 16 * 1024
 
@@ -67,7 +68,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
         principal,
         target,
         door="api",
-        base_url=request.host_url,
+        base_url=external_base() + "/",
         path=path,
     )
     return jsonify(
@@ -75,7 +76,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
             "url": link.url,
             "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
             "link_id": link.link_id,
-            "dl_url": f"{request.host_url.rstrip('/')}/dl/{link.link_id}",
+            "dl_url": f"{external_base()}/dl/{link.link_id}",
             "size": link.size,
             "sha256": link.sha256,
             "path": link.path,

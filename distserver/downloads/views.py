@@ -13,6 +13,7 @@ from distserver.errors import NotFound
 from distserver.extensions import db
 from distserver.runtime import current_runtime
 from distserver.storage.local import LocalStorage
+from distserver.urls import external_base
 
 downloads = Blueprint("downloads", __name__)
 
@@ -21,7 +22,7 @@ downloads = Blueprint("downloads", __name__)
 @anonymous_downloads
 def follow_link(link_id: str) -> Response:
     link = use_link(
-        db.session, current_runtime(), current_principal(), link_id, base_url=request.host_url
+        db.session, current_runtime(), current_principal(), link_id, base_url=external_base() + "/"
     )
     response = redirect(link.url, code=302)
     response.headers["Cache-Control"] = "no-store"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import ModelFacts, Principal, may_see
+from distserver.access.policy import ModelFacts, Principal, lists_files, may_see
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
 from distserver.catalog.services import find_file
@@ -24,9 +24,6 @@ from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
 
 NO_MODEL = "No such model."
-# Refusals that say nothing about whether the caller may fetch this model's files:
-# the quota is counted (and refused) when a link is actually requested.
-NOT_STANDING = frozenset({"quota_exceeded", "not_found"})
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,8 @@ def require_file(session: Session, found: Found, path: str) -> File:
 
 
 def require_standing(session: Session, rt: Runtime, principal: Principal, model: Model) -> None:
-    """Refuse (AccessDenied) unless the caller may download this model's files now."""
+    """Refuse (AccessDenied) unless the caller may see this model's file list (the
+    policy's `lists_files`: they may download from it now, quota aside)."""
     decision = model_access(session, rt, principal, model)
-    if not decision.allowed and decision.reason not in NOT_STANDING:
+    if not lists_files(decision):
         raise AccessDenied(decision)

@@ -104,9 +104,11 @@ def model_info(
     *,
     blobs: bool = False,
     served: Served | None = None,
+    listed: bool = True,
 ) -> dict[str, Any]:
-    """`GET /api/models/{id}` as the Hub answers it (the fields clients read)."""
-    files: Sequence[File] = revision.files if revision else ()
+    """`GET /api/models/{id}` as the Hub answers it (the fields clients read).
+    With `listed` false (the caller's stage does not admit them) no siblings."""
+    files: Sequence[File] = revision.files if revision and listed else ()
     siblings: list[dict[str, Any]] = []
     for f in files:
         entry: dict[str, Any] = {"rfilename": f.path}

@@ -23,11 +23,11 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
-from distserver.access.policy import Principal
+from distserver.access.policy import Principal, lists_files
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.services import Target, locate, request_link
-from distserver.downloads.standing import recipient_copies, served_blob
+from distserver.downloads.standing import model_access, recipient_copies, served_blob
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.extensions import db
@@ -36,6 +36,7 @@ from distserver.hf.lookup import Found, find_visible, require_file, require_stan
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
 from distserver.runtime import Runtime, current_runtime
+from distserver.urls import external_base
 
 # The Hub's page sizes for tree listings.
 TREE_PAGE_SIZE = 1000
@@ -54,9 +55,18 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     rt = current_runtime()
     principal = current_principal()
     found = find_visible(db.session, rt, principal, namespace, name, rev)
-    served = _served(rt, principal, found) if flag("blobs") else None
+    # Siblings (and with ?blobs their checksums) only for a caller the tree would
+    # answer: the same rule as the model page (access.policy.lists_files).
+    listed = lists_files(model_access(db.session, rt, principal, found.model))
+    served = _served(rt, principal, found) if flag("blobs") and listed else None
     info = model_info(
-        found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"), served=served
+        found.model,
+        found.revision,
+        found.facts,
+        rt.tiers,
+        blobs=flag("blobs"),
+        served=served,
+        listed=listed,
     )
     return jsonify(info)
 
@@ -85,7 +95,9 @@ def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
     if len(page) > size:
         query = {k: v for k, v in request.args.items() if k != "cursor"}
         query["cursor"] = base64.urlsafe_b64encode(page[size - 1]["path"].encode()).decode()
-        response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+        response.headers["Link"] = (
+            f'<{external_base()}{request.path}?{urlencode(query)}>; rel="next"'
+        )
     return response
 
 
@@ -108,7 +120,7 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     if target.revision is not None:
         g.setdefault(COMMIT_KEY, target.revision.commit)
     link = request_link(
-        db.session, rt, principal, target, door="hf", base_url=request.host_url, path=path
+        db.session, rt, principal, target, door="hf", base_url=external_base() + "/", path=path
     )
     response = Response(b"", status=302)
     response.headers["Location"] = link.url

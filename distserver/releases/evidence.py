@@ -41,7 +41,7 @@ def evaluate(
     now: datetime | None = None,
 ) -> Evaluation:
     """Record an evaluation result as evidence for the next gate."""
-    require_role(actor, EVIDENCE_ROLES, "record evaluations")
+    require_role(actor, EVIDENCE_ROLES, "record evaluations", second_factor=True)
     now = now or utcnow()
     state, target = next_gate(session, model, plans)
     if name not in target.gate.evaluations:
@@ -91,7 +91,7 @@ def signoff(
 ) -> Signoff:
     """Sign off the next gate. Refused for the publisher of the current revision,
     for anyone who recorded an evaluation for this gate, and a second time."""
-    require_role(actor, EVIDENCE_ROLES, "sign off gates")
+    require_role(actor, EVIDENCE_ROLES, "sign off gates", second_factor=True)
     now = now or utcnow()
     state, target = next_gate(session, model, plans)
     scope = gate_scope(session, model, state, target)

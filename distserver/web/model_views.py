@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from distserver.access.policy import may_see
+from distserver.access.policy import lists_files, may_see
 from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
 from distserver.accounts.sessions import current_principal
@@ -23,6 +23,7 @@ from distserver.releases.evidence import timeline
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
+from distserver.urls import external_base
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm
 from distserver.web.standing import admitted, load_model, next_step, page_standing
@@ -74,7 +75,10 @@ def model_page(namespace: str, name: str) -> str:
         facts=facts,
         revision=revision,
         chosen=rev,
-        files=files,
+        # Paths, sizes and checksums only for visitors the stage admits; the others
+        # see the card, the timeline and their next step (access.policy.lists_files).
+        files=files if lists_files(decision) else [],
+        files_hidden=bool(files) and not lists_files(decision),
         step=step,
         decision=decision,
         stages=render.stages(rt.plans[model.plan], facts.stage, history),
@@ -82,7 +86,7 @@ def model_page(namespace: str, name: str) -> str:
         history=[(e, render.describe(e)) for e in reversed(history)][:20],
         tiers=rt.tiers,
         form=DownloadForm(formdata=None),
-        base_url=request.host_url.rstrip("/"),
+        base_url=external_base(),
     )
 
 
@@ -103,7 +107,7 @@ def download(namespace: str, name: str) -> Response:
             current_principal(),
             target,
             door="web",
-            base_url=request.host_url,
+            base_url=external_base() + "/",
             path=form.path.data,
         )
     except AccessDenied as exc:

@@ -57,6 +57,8 @@ def make_live_server(make_app: Any) -> Iterator[Callable[..., LiveServer]]:
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
         live = LiveServer(app, f"http://127.0.0.1:{server.server_port}", server)
+        # Links (mail, SSO callback, file links) name the configured address: this one.
+        app.config["EXTERNAL_URL"] = live.url
         started.append((live, thread))
         return live
 

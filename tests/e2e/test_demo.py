@@ -60,16 +60,21 @@ def test_the_tour_works_as_printed(tmp_path: Path) -> None:
         target = tmp_path / "model.safetensors"
         subprocess.run(["curl", "-sfL", "-o", str(target), link["url"]], check=True)
         assert hashlib.sha256(target.read_bytes()).hexdigest() == link["sha256"]
-        detail = json.loads(
-            subprocess.run(
-                ["curl", "-s", f"http://127.0.0.1:{port}/api/v1/models/acme/tiny-llm"],
+
+        def detail(*auth: str) -> dict:
+            answer = subprocess.run(
+                ["curl", "-s", *auth, f"http://127.0.0.1:{port}/api/v1/models/acme/tiny-llm"],
                 capture_output=True,
                 text=True,
                 check=True,
-            ).stdout
-        )
-        catalog = {f["path"]: f["sha256"] for f in detail["files"]}
+            )
+            return json.loads(answer.stdout)
+
+        # The file list is shown to those the stage admits, as the README's tour asks.
+        researcher = detail("-H", f"Authorization: Bearer {tokens['RESEARCHER_TOKEN']}")
+        catalog = {f["path"]: f["sha256"] for f in researcher["files"]}
         assert catalog["model.safetensors"] == link["sha256"]
+        assert detail()["files"] == []
         anon = subprocess.run(
             ["bash", "-c", tour.replace('-H "Authorization: Bearer $RESEARCHER_TOKEN" ', "")],
             env={**env, **tokens},

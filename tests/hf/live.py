@@ -40,6 +40,8 @@ class LiveServer:
     def __init__(self, app: Flask):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # Links (file links, pagination) name the configured address: this one.
+        app.config["EXTERNAL_URL"] = self.url
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -39,7 +39,14 @@ PRINCIPALS = (
     "suspended",
     "expired_token",
     "revoked_token",
+    # Staff with an enrolled second factor whose token was minted by a session that
+    # had not proved it (or before tokens recorded it): staff in every way except
+    # the actions that need the factor.
+    "safety_unproved",
+    "admin_unproved",
 )
+# The staff role each unproved principal otherwise stands for.
+UNPROVED = {"safety_unproved": "safety", "admin_unproved": "admin"}
 
 
 @dataclass
@@ -65,12 +72,31 @@ def seed(world: World) -> Seeded:
         "suspended": world.person("suspended@x.org", tiers=("researcher",)),
         "expired_token": world.person("expired@x.org", tiers=("researcher",)),
         "revoked_token": world.person("revoked@x.org", tiers=("researcher",)),
+        "safety_unproved": world.person("safety2@x.org", roles=("safety",)),
+        "admin_unproved": world.person("admin2@x.org", roles=("admin",)),
     }
     out.headers["anonymous"] = {}
     for kind, person in people.items():
         # Every token may read and manage: the matrix tests roles and stages, not scopes.
-        raw = create_token(db.session, person.user, name="matrix", scopes=("read", "manage")).raw
+        # Tokens are minted as by a session that proved the user's second factor, but
+        # the unproved principals' are minted as by a session that did not (a read
+        # token: such a session may not mint a manage one, so the scope is widened
+        # below, as a token from before tokens recorded the factor would have it).
+        unproved = kind in UNPROVED
+        raw = create_token(
+            db.session,
+            person.user,
+            name="matrix",
+            scopes=("read",) if unproved else ("read", "manage"),
+            second_factor=not unproved,
+        ).raw
         out.headers[kind] = {"Authorization": f"Bearer {raw}"}
+    db.session.execute(
+        db.update(ApiToken)
+        .where(ApiToken.user_id.in_([people[k].user.id for k in UNPROVED]))
+        .where(ApiToken.name == "matrix")
+        .values(scopes="manage read")
+    )
     now = utcnow()
     people["suspended"].user.suspended_at = now
     db.session.execute(

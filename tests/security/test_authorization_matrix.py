@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from distserver.extensions import db
-from tests.security.matrix_seed import MODELS, PRINCIPALS, Seeded, seed
+from tests.security.matrix_seed import MODELS, PRINCIPALS, UNPROVED, Seeded, seed
 from tests.support.world import World
 
 OK = "ok"  # allowed through the access checks: any answer but 401, 403, 404, 429 or 5xx
@@ -100,6 +100,9 @@ class Row:
     body: dict[str, Any] | None = None
     per_model: bool = False
     token_free: bool = False  # answers without reading the Authorization header
+    # The action needs a proved second factor: a principal whose token was minted
+    # without one is refused (403) where its role alone would be let through.
+    factor: bool = False
 
 
 M = "/api/v1/models/{m}"
@@ -112,12 +115,12 @@ TABLE: dict[str, list[Row]] = {
     "api_v1.create_link": [Row("POST", M + "/links", download, {"path": "config.json"}, True)],
     "api_v1.release_gate": [Row("GET", M + "/gate", roles("safety", "admin", "auditor", model=True), per_model=True)],
     "api_v1.release_timeline": [Row("GET", M + "/timeline", roles("safety", "admin", "auditor", model=True), per_model=True)],
-    "api_v1.release_evaluate": [Row("POST", M + "/evaluations", roles("safety", model=True), {"name": "red-team", "result": "pass", "report": "r"}, True)],
-    "api_v1.release_signoff": [Row("POST", M + "/signoffs", roles("safety", model=True), {}, True)],
-    "api_v1.release_promote": [Row("POST", M + "/promote", roles("safety", "admin", model=True), {}, True)],
-    "api_v1.release_demote": [Row("POST", M + "/demote", roles("safety", "admin", model=True), {}, True)],
-    "api_v1.release_halt": [Row("POST", M + "/halt", roles("safety", "admin", model=True), {"reason": "matrix"}, True)],
-    "api_v1.release_resume": [Row("POST", M + "/resume", roles("safety", "admin", model=True), {}, True)],
+    "api_v1.release_evaluate": [Row("POST", M + "/evaluations", roles("safety", model=True), {"name": "red-team", "result": "pass", "report": "r"}, True, factor=True)],
+    "api_v1.release_signoff": [Row("POST", M + "/signoffs", roles("safety", model=True), {}, True, factor=True)],
+    "api_v1.release_promote": [Row("POST", M + "/promote", roles("safety", "admin", model=True), {}, True, factor=True)],
+    "api_v1.release_demote": [Row("POST", M + "/demote", roles("safety", "admin", model=True), {}, True, factor=True)],
+    "api_v1.release_halt": [Row("POST", M + "/halt", roles("safety", "admin", model=True), {"reason": "matrix"}, True, factor=True)],
+    "api_v1.release_resume": [Row("POST", M + "/resume", roles("safety", "admin", model=True), {}, True, factor=True)],
     "api_v1.apply": [Row("POST", M + "/applications", signed_in_visible, {"tier": "researcher", "answers": {}}, True)],
     "api_v1.accept": [Row("POST", M + "/agreement", signed_in_visible, {"tier": "researcher"}, True)],
     "hf.model_info_view": [Row("GET", "/api/models/{m}", meta, per_model=True), Row("GET", "/api/models/{m}/revision/main", meta, per_model=True)],
@@ -130,9 +133,9 @@ TABLE: dict[str, list[Row]] = {
     "downloads.serve_file": [Row("GET", "/files/not-a-token", lambda p, r: 403, token_free=True)],
     "api_v1.application_queue": [Row("GET", "/api/v1/applications?status=pending", roles("reviewer", "admin"))],
     "api_v1.application_detail": [Row("GET", "/api/v1/applications/{application}", owner("public_user", "reviewer", "admin"))],
-    "api_v1.approve": [Row("POST", "/api/v1/applications/{application}/approve", roles("reviewer", "admin"), {})],
-    "api_v1.reject": [Row("POST", "/api/v1/applications/{application}/reject", roles("reviewer", "admin"), {"reason": "matrix"})],
-    "api_v1.decide_many": [Row("POST", "/api/v1/applications/decide", roles("reviewer", "admin"), {"ids": ["{application}"], "decision": "reject", "reason": "m"})],
+    "api_v1.approve": [Row("POST", "/api/v1/applications/{application}/approve", roles("reviewer", "admin"), {}, factor=True)],
+    "api_v1.reject": [Row("POST", "/api/v1/applications/{application}/reject", roles("reviewer", "admin"), {"reason": "matrix"}, factor=True)],
+    "api_v1.decide_many": [Row("POST", "/api/v1/applications/decide", roles("reviewer", "admin"), {"ids": ["{application}"], "decision": "reject", "reason": "m"}, factor=True)],
     "api_v1.withdraw": [Row("POST", "/api/v1/applications/{application}/withdraw", owner("public_user"), {})],
     "api_v1.my_access": [Row("GET", "/api/v1/me/access", signed_in)],
     "api_v1.renew": [Row("POST", "/api/v1/grants/{grant}/renew", owner("researcher"), {})],
@@ -213,6 +216,9 @@ TABLE.update(PAGES)
 def expected(row: Row, p: str, ref: str) -> Expect:
     if p in BAD_TOKENS and not row.token_free:
         return BAD_TOKENS[p]
+    if p in UNPROVED and not row.token_free:
+        want = row.rule(UNPROVED[p], ref)
+        return 403 if row.factor and want == OK else want
     return row.rule(p, ref)
 
 

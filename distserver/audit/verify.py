@@ -23,7 +23,7 @@ from distserver.audit.export import export_line, export_lines, read_export
 from distserver.audit.keys import sign_receipt
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
-from distserver.audit.verification import VerifyResult, verify_chain
+from distserver.audit.verification import VerifyResult, require_signed_head, verify_chain
 
 YIELD_PER = 5000
 _EVENT_COLUMNS = [getattr(AuditEvent, name) for name in CHAINED_FIELDS]
@@ -93,9 +93,11 @@ def verify_database(session: Session, public_key: Ed25519PublicKey) -> VerifyRes
 
 
 def verify_export(lines: Iterable[str | bytes], public_key: Ed25519PublicKey) -> VerifyResult:
-    """Verify a JSONL export (as `write_jsonl` without filters writes it) offline."""
+    """Verify a JSONL export (as `write_jsonl` without filters writes it) offline. Besides
+    the chain and every checkpoint in it, a signed checkpoint must cover its last event:
+    the events after the last one are not proved, and are named as the unsigned tail."""
     rows, cps = read_export(lines)
-    return verify_chain(rows, cps, public_key)
+    return require_signed_head(verify_chain(rows, cps, public_key))
 
 
 def _filtered(

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from distserver.access.reports import spreadsheet_cell
 from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import Checkpoint, format_utc
 from distserver.audit.export import export_line, export_lines, read_export
@@ -137,6 +138,24 @@ def write_jsonl(
     return count
 
 
+def csv_rows(rows: Iterable[tuple[int, dict[str, Any], str]]) -> Iterator[list[Any]]:
+    """The audit CSV: a header, then seq, hash and the chained fields of each sealed event
+    (times in UTC). Cells go through the access report's `spreadsheet_cell`, so a value an
+    anonymous caller chose (user agent, path) cannot run as a formula in a spreadsheet;
+    the CSV is for reading, the JSONL export is the one that verifies."""
+    yield ["seq", "hash", *CHAINED_FIELDS]
+    for seq, event, hash_hex in rows:
+        values = [event[name] for name in CHAINED_FIELDS]
+        values[1] = format_utc(values[1])
+        yield [seq, hash_hex, *(spreadsheet_cell(v) for v in values)]
+
+
+def csv_writer(out: IO[str]) -> Any:
+    """RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a cell
+    that holds a lone carriage return, which a spreadsheet would read as a new row."""
+    return csv.writer(out, lineterminator="\r\n")
+
+
 def write_csv(
     session: Session,
     out: IO[str],
@@ -145,14 +164,11 @@ def write_csv(
     model: str | None = None,
     user: str | None = None,
 ) -> int:
-    """Stream sealed events as CSV: seq, hash, then the chained fields (times in UTC)."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["seq", "hash", *CHAINED_FIELDS])
-    count = 0
-    for seq, event, hash_hex in stream_sealed(session, _filtered(session, since, model, user)):
-        values = [event[name] for name in CHAINED_FIELDS]
-        values[1] = format_utc(values[1])
-        writer.writerow([seq, hash_hex, *("" if v is None else v for v in values)])
+    """Stream sealed events as CSV (`csv_rows`). Returns the number of events written."""
+    writer = csv_writer(out)
+    count = -1
+    for row in csv_rows(stream_sealed(session, _filtered(session, since, model, user))):
+        writer.writerow(row)
         count += 1
     session.rollback()
     return count

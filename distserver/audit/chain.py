@@ -99,6 +99,7 @@ class SealedEvent:
     seq: int
     event: Mapping[str, Any]
     hash: str  # 64 lowercase hex
+    canonical: bytes = b""  # canonical_bytes(event): what was hashed
 
 
 def seal(
@@ -107,6 +108,7 @@ def seal(
     """Chain `events` on to a head: the first gets `start_seq` and links to `prev_hash`."""
     seq, head = start_seq, prev_hash
     for event in events:
-        head = link_hash(head, seq, canonical_bytes(event))
-        yield SealedEvent(seq, event, head.hex())
+        data = canonical_bytes(event)
+        head = link_hash(head, seq, data)
+        yield SealedEvent(seq, event, head.hex(), data)
         seq += 1

@@ -21,6 +21,7 @@ from distserver.access.reports import spreadsheet_cell
 from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import Checkpoint, format_utc
 from distserver.audit.export import export_line, export_lines, read_export
+from distserver.audit.fast_verify import verify_stored
 from distserver.audit.keys import sign_receipt
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
@@ -85,10 +86,24 @@ def checkpoints(session: Session, *, after: int = -1, limit: int | None = None) 
     return [checkpoint_from_row(row) for row in session.scalars(query)]
 
 
-def verify_database(session: Session, public_key: Ed25519PublicKey) -> VerifyResult:
-    """Recompute the whole chain from the database and check every checkpoint."""
+def verify_database(
+    session: Session, public_key: Ed25519PublicKey, *, deep: bool = False
+) -> VerifyResult:
+    """Check the whole chain in the database and every checkpoint.
+
+    On PostgreSQL it first tries the fast check (distserver.audit.fast_verify: the stored
+    canonical bytes hashed with hashlib, and one set-based comparison of those bytes with
+    the columns). If that finds anything at all, or with `deep`, or on SQLite, every event
+    is re-encoded from its columns in Python (`verify_chain`), which names the first bad
+    event."""
     try:
-        return verify_chain(stream_sealed(session), checkpoints(session), public_key)
+        cps = checkpoints(session)
+        if not deep:
+            fast = verify_stored(session, public_key, cps)
+            if fast is not None:
+                return fast
+            session.rollback()
+        return verify_chain(stream_sealed(session), cps, public_key)
     finally:
         session.rollback()
 

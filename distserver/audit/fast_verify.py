@@ -3,11 +3,11 @@
 Two checks run at the same time, on two connections:
 
 - **The chain, with hashlib alone.** The sealer keeps the canonical bytes it hashed
-  (`audit_seals.canonical`). They are read in seq ranges of `CHUNK`, each range as three
-  byte strings aggregated by PostgreSQL (the `seq || bytes` pieces, their lengths, the
-  stored hashes), so Python does no per-row decoding: per event it does one SHA-256, as a
-  bare hashing loop does. A reader thread fetches the next range while this one hashes.
-  Seals from before the bytes were kept are re-encoded from their columns.
+  (`audit_seals.canonical`). One binary COPY streams `(seq || bytes, stored hash)` in seq
+  order; psycopg parses the rows in C and Python does, per event, what a bare hashing
+  loop does: one concatenation and one SHA-256. Stored hashes are compared a chunk at a
+  time, checkpoints at their seq. Seals from before the bytes were kept get their
+  event's bytes rebuilt in SQL (`CANONICAL_SQL`).
 - **The bytes against the columns, set-based.** One query rebuilds each event's
   canonical bytes from its columns in SQL (`CANONICAL_SQL`, equal to `canonical_bytes`
   by a property test) and returns the seals whose stored bytes differ, or whose event
@@ -22,23 +22,21 @@ exactly as before. So it can make verification faster, never more lenient.
 from __future__ import annotations
 
 import hashlib
-import queue
-import sys
 import threading
-from array import array
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from distserver.audit.chain import GENESIS, canonical_bytes
+from distserver.audit.chain import GENESIS
 from distserver.audit.checkpoints import Checkpoint, key_id, verify_checkpoint
 from distserver.audit.verification import VerifyResult
 
-CHUNK = 10_000  # seals per range: about 4 MB of bytes, three ranges in flight at most
+CHUNK = 10_000  # stored hashes compared at once
 
 
 def _json_text(column: str) -> str:
@@ -67,16 +65,14 @@ CANONICAL_SQL = (
 )
 
 _BOUNDS = text("SELECT min(seq), max(seq) FROM audit_seals")
-_RANGE = text(
-    "SELECT count(*), count(canonical),"
-    " string_agg(int8send(seq) || canonical, ''::bytea ORDER BY seq),"
-    " string_agg(int4send(octet_length(canonical) + 8), ''::bytea ORDER BY seq),"
-    " string_agg(hash, '' ORDER BY seq)"
-    " FROM audit_seals WHERE seq >= :lo AND seq < :hi"
-)
-_LEGACY = text(
-    "SELECT s.seq, s.hash, e.* FROM audit_seals s JOIN audit_events e ON e.id = s.event_id"
-    " WHERE s.seq >= :lo AND s.seq < :hi ORDER BY s.seq"
+# Binary COPY of each seal as (seq as 8 bytes || canonical bytes, stored hash), in seq
+# order. A seal from before the bytes were kept (canonical NULL) gets its event's bytes
+# rebuilt in SQL; the subquery runs only for those.
+_COPY = (
+    "COPY (SELECT int8send(s.seq) || coalesce(s.canonical, (SELECT convert_to("  # noqa: S608
+    + CANONICAL_SQL
+    + ", 'UTF8') FROM audit_events e WHERE e.id = s.event_id)), s.hash"
+    " FROM audit_seals s WHERE s.seq <= {last:d} ORDER BY s.seq) TO STDOUT (FORMAT BINARY)"
 )
 _MISMATCH_WHERE = f"s.canonical <> convert_to({CANONICAL_SQL}, 'UTF8')"
 MISMATCHES = text(
@@ -100,101 +96,45 @@ def mismatched_columns(connection: Connection, last: int, limit: int = 10) -> li
     return [(row[0], row[1]) for row in rows]
 
 
-def _ranges(connection: Connection, last: int) -> Iterator[tuple[int, bytes, array, str]]:
-    """(first seq, pieces, piece lengths, stored hashes hex) for each range of seals."""
-    big_endian = sys.byteorder == "big"
-    for lo in range(0, last + 1, CHUNK):
-        hi = min(lo + CHUNK, last + 1)
-        count, stored, blob, lengths, hashes = connection.execute(
-            _RANGE, {"lo": lo, "hi": hi}
-        ).one()
-        if count != hi - lo:  # seq is the primary key: a full count means no gap
-            raise _Unsure(f"seqs {lo}..{hi - 1} have a gap")
-        if stored != count:  # sealed before the bytes were kept: encode the columns
-            yield lo, *_encode(connection, lo, hi)
-            continue
-        sizes = array("i")
-        sizes.frombytes(lengths)
-        if not big_endian:
-            sizes.byteswap()
-        yield lo, blob, sizes, hashes
-
-
-def _encode(connection: Connection, lo: int, hi: int) -> tuple[bytes, array, str]:
-    pieces, sizes, hashes = [], array("i"), []
-    for seq, (row_seq, hash_hex, *_), event in _events(connection, lo, hi):
-        piece = row_seq.to_bytes(8, "big") + canonical_bytes(event)
-        pieces.append(piece)
-        sizes.append(len(piece))
-        hashes.append(hash_hex)
-        if row_seq != seq:
-            raise _Unsure(f"seq {seq} is missing its event")
-    if len(sizes) != hi - lo:
-        raise _Unsure(f"an event of seqs {lo}..{hi - 1} is missing")
-    return b"".join(pieces), sizes, "".join(hashes)
-
-
-def _events(connection: Connection, lo: int, hi: int) -> Iterator[tuple[int, Any, dict]]:
-    result = connection.execute(_LEGACY, {"lo": lo, "hi": hi})
-    names = list(result.keys())[2:]
-    for seq, row in enumerate(result, lo):
-        yield seq, row, dict(zip(names, row[2:], strict=True))
-
-
-def _prefetched(connection: Connection, last: int) -> Iterator[tuple[int, bytes, array, str]]:
-    """`_ranges`, read one range ahead by a thread: PostgreSQL assembles the next range
-    while this thread hashes the current one."""
-    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for item in _ranges(connection, last):
-                while not stop.is_set():
-                    try:
-                        ahead.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ahead.put(None)
-        except BaseException as exc:  # handed over to the consuming thread
-            ahead.put(exc)
-
-    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := ahead.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
+def _sealed_rows(connection: Connection, last: int) -> Iterator[tuple[bytes | None, str]]:
+    """(seq || canonical bytes, stored hash) of seals 0..last, by binary COPY: psycopg
+    parses the rows in C, PostgreSQL only reads the table."""
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(_COPY.format(last=last)) as copy:
+        copy.set_types(["bytea", "text"])
+        yield from copy.rows()
 
 
 def _hash_chain(
-    ranges: Iterator[tuple[int, bytes, array, str]], cps: list[Checkpoint]
+    rows: Iterator[tuple[bytes | None, str]], cps: list[Checkpoint]
 ) -> tuple[bytes, int]:
-    """Recompute the chain over the ranges; check each stored hash (one comparison per
-    range) and each checkpoint's head. Returns (head hash, checkpoints matched)."""
-    head, sha, matched, at = GENESIS, hashlib.sha256, 0, 0
-    for lo, blob, sizes, stored in ranges:
-        digests: list[bytes] = []
-        keep, start = digests.append, 0
-        for size in sizes:  # the hot loop: one slice and one SHA-256 per event
-            end = start + size
-            head = sha(head + blob[start:end]).digest()
-            keep(head)
-            start = end
-        if b"".join(digests).hex() != stored:
-            raise _Unsure(f"a stored hash in seqs {lo}..{lo + len(sizes) - 1} differs")
-        while at < len(cps) and cps[at].seq < lo + len(digests):
-            if digests[cps[at].seq - lo].hex() != cps[at].head_hash:
-                raise _Unsure(f"the checkpoint at seq {cps[at].seq} signs another head")
-            matched, at = matched + 1, at + 1
-    return head, matched
+    """Recompute the chain over the rows with hashlib; check the stored hashes (one
+    comparison per CHUNK rows) and each checkpoint's head. Returns (head, events)."""
+    head, sha, at, count = GENESIS, hashlib.sha256, 0, 0
+    digests: list[bytes] = []
+    stored: list[str] = []
+    keep, keep_stored = digests.append, stored.append
+    for piece, hash_hex in rows:  # the hot loop: one concatenation, one SHA-256
+        head = sha(head + piece).digest()  # type: ignore[operator]  # None: see below
+        keep(head)
+        keep_stored(hash_hex)
+        if len(digests) == CHUNK:
+            at = _check(digests, stored, count, cps, at)
+            count += len(digests)
+            digests.clear()
+            stored.clear()
+    at = _check(digests, stored, count, cps, at)
+    return head, count + len(digests)
+
+
+def _check(digests: list[bytes], stored: list[str], lo: int, cps: list[Checkpoint], at: int) -> int:
+    if b"".join(digests).hex() != "".join(stored):
+        raise _Unsure(f"a stored hash in seqs {lo}..{lo + len(digests) - 1} differs")
+    while at < len(cps) and cps[at].seq < lo + len(digests):
+        if digests[cps[at].seq - lo].hex() != cps[at].head_hash:
+            raise _Unsure(f"the checkpoint at seq {cps[at].seq} signs another head")
+        at += 1
+    return at
 
 
 def verify_stored(
@@ -211,9 +151,9 @@ def verify_stored(
     low, last = session.connection().execute(_BOUNDS).one()
     if last is None:
         return None if checkpoints else VerifyResult(True, 0, 0)
-    if low != 0 or (checkpoints and checkpoints[-1].seq > last):
-        return None
     cps = sorted(checkpoints, key=lambda cp: cp.seq)
+    if low != 0 or (cps and cps[-1].seq > last):
+        return None
     found: list[Any] = []
 
     def compare() -> None:
@@ -226,12 +166,13 @@ def verify_stored(
     comparison = threading.Thread(target=compare, name="audit-verify-columns", daemon=True)
     comparison.start()
     try:
-        head, matched = _hash_chain(_prefetched(session.connection(), last), cps)
-    except (_Unsure, SQLAlchemyError):
+        head, count = _hash_chain(_sealed_rows(session.connection(), last), cps)
+    except (_Unsure, TypeError, SQLAlchemyError, psycopg.Error):
+        # TypeError: a NULL piece (a seal whose event is gone) cannot be hashed.
         comparison.join()
         return None
     comparison.join()
-    if found:
+    if found or count != last + 1:  # seq is the primary key: 0..last all there, no gap
         return None
     signed = cps[-1].seq if cps else None
-    return VerifyResult(True, last + 1, matched, None, None, None, None, last, head.hex(), signed)
+    return VerifyResult(True, count, len(cps), None, None, None, None, last, head.hex(), signed)

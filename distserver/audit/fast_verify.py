@@ -39,28 +39,29 @@ from distserver.audit.verification import VerifyResult
 CHUNK = 10_000  # stored hashes compared at once
 
 
-def _json_text(column: str) -> str:
-    return f"coalesce(to_json({column})::text, 'null')"
+def _json_strings(*columns: str) -> str:
+    """The columns as JSON values separated by "," (strings, or null), without brackets:
+    one array_to_json call per row, which costs a third of one to_json per column."""
+    return f"btrim(array_to_json(ARRAY[{', '.join(columns)}]::text[])::text, '[]')"
 
 
-_TEXT_COLUMNS = ("actor", "address", "user_agent", "model", "revision", "path", "sha256")
-_TEXT_COLUMNS += ("tier", "reason", "link_id", "data")
+_TEXT_COLUMNS = ("e.actor", "e.address", "e.user_agent", "e.model", "e.revision", "e.path")
+_TEXT_COLUMNS += ("e.sha256", "e.tier", "e.reason", "e.link_id", "e.data")
 
 # The canonical encoding (chain.py) of an audit_events row `e`, as PostgreSQL text, built
-# only from constants. to_json escapes a string exactly as json.dumps(ensure_ascii=False)
-# does (" \\ \b \f \n \r \t, other controls as \u00xx, everything else raw); text cannot
-# hold U+0000.
+# only from constants. array_to_json escapes each string exactly as
+# json.dumps(ensure_ascii=False) does (" \\ \b \f \n \r \t, other controls as \u00xx,
+# everything else raw; text cannot hold U+0000), writes NULL as null and separates the
+# elements with ",". btrim only removes the array's own brackets: each element starts and
+# ends with '"' or is null.
 CANONICAL_SQL = (
-    " || ',' || ".join(
-        [
-            "'[' || e.id::text",
-            "'\"' || to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-            " || '\"'",
-            _json_text("e.tag"),
-            "coalesce(e.actor_id::text, 'null')",
-            *(_json_text(f"e.{name}") for name in _TEXT_COLUMNS),
-        ]
+    "'[' || e.id::text || ',' || "
+    + _json_strings(
+        "to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        "e.tag",
     )
+    + " || ',' || coalesce(e.actor_id::text, 'null') || ',' || "
+    + _json_strings(*_TEXT_COLUMNS)
     + " || ']'"
 )
 

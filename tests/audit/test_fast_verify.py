@@ -259,3 +259,22 @@ def test_seals_from_before_the_bytes_were_kept_are_reencoded(pg_app: Flask) -> N
     assert fast_verify.verify_stored(db.session, public, checkpoints(db.session)) is None
     db.session.rollback()
     assert verify_database(db.session, public).first_bad_seq == 6
+
+
+def test_a_difference_found_midway_through_the_copy_still_ends_in_the_named_event(
+    pg_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain check stops reading in the middle of its COPY; the full pass that follows,
+    on the same session, still runs and names the event."""
+    monkeypatch.setattr(fast_verify, "CHUNK", 10)
+    add_events(60)
+    seal_pending(db.session, key(pg_app), batch=20)
+    with behind_the_back() as attacker:
+        attacker.execute(sa.text("UPDATE audit_seals SET hash = repeat('0', 64) WHERE seq = 4"))
+    public = key(pg_app).public_key()
+    assert fast_verify.verify_stored(db.session, public, checkpoints(db.session)) is None
+    db.session.rollback()
+    result = verify_database(db.session, public)
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 4, "edited"), result.message
+    # The session is usable afterwards.
+    assert db.session.execute(sa.text("SELECT count(*) FROM audit_seals")).scalar() == 60

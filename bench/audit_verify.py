@@ -1,13 +1,23 @@
 """audit-verify benchmark (../shared/docs/benchmarks.md): `distserver audit verify` over N
 sealed events in a fresh PostgreSQL database, against hashing the same canonical bytes in
-a bare Python loop.
+a bare Python loop, in the same run.
 
-    .venv/bin/python bench/audit_verify.py [--events 1000000]
+    .venv/bin/python bench/audit_verify.py [--events 1000000] [--deep]
 
-Seeds with COPY (the chain built in Python, a signed checkpoint every 10,000 events), runs
-the real CLI in a subprocess (its own peak RSS from wait4), prints a table and a last line
-of name=value pairs, and drops its database. Needs PostgreSQL at 127.0.0.1:5432 (trust
-auth, user postgres), as the tests do.
+Seeding: the events are generated in PostgreSQL (INSERT ... SELECT over generate_series,
+no Python per event), then read back once and sealed as `seal_batch` seals them: the
+canonical bytes from `canonical_bytes` (the Python encoder), the chain, a signed checkpoint
+every 10,000 events; the seals (with their bytes) go in with COPY. Then it runs:
+
+- the real CLI, `distserver audit verify`, in a subprocess: wall time including start-up,
+  and its peak RSS (its own VmHWM, sampled while it runs);
+- the same verification in a child process after start-up (`--child`), timed alone, and
+  its two parts alone: the chain over the stored bytes (hashlib) and the set-based
+  comparison of the bytes with the columns (they run at the same time in the verify);
+- with `--deep`, also `audit verify --deep` (every event re-encoded in Python).
+
+It prints a table and a last line of name=value pairs, and drops its database. Needs
+PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres), as the tests do.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,38 +46,30 @@ PROJECT = Path(__file__).resolve().parent.parent
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHECKPOINT_EVERY = 10_000
 CHUNK = 10_000
-TAGS = (
-    "download:link:issued",
-    "download:file:served",
-    "download:link:refused",
-    "account:login:succeeded",
-)
-START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def events(n: int) -> Iterator[dict[str, Any]]:
-    """A deterministic, varied stream of events (ids 1..n)."""
-    for i in range(n):
-        tag = TAGS[i % 4]
-        yield {
-            "id": i + 1,
-            "occurred_at": START + timedelta(microseconds=i * 7919),
-            "tag": tag,
-            "actor_id": i % 1000 + 1,
-            "actor": f"user{i % 1000}@example.org",
-            "address": f"10.{i % 256}.{i // 256 % 256}.7",
-            "user_agent": "huggingface_hub/0.26; python/3.11",
-            "model": f"acme/model-{i % 50}",
-            "revision": f"{i % 9999:040x}",
-            "path": f"model-{i % 8:05d}-of-00008.safetensors",
-            "sha256": hashlib.sha256(i.to_bytes(8, "big")).hexdigest(),
-            "tier": ("public", "researcher", "vetted_partner")[i % 3],
-            "reason": "no_grant" if tag == "download:link:refused" else None,
-            "link_id": f"{i:032x}" if tag == "download:link:issued" else None,
-            "data": json.dumps(
-                {"door": "api", "link_ttl": 900}, sort_keys=True, separators=(",", ":")
-            ),
-        }
+SELECT_EVENTS = f"SELECT {', '.join(CHAINED_FIELDS)} FROM audit_events ORDER BY id"  # noqa: S608
+# One row per event, all in SQL: varied tags, actors, models, a user agent with a quote,
+# a backslash and non-ASCII characters (so the encoders' escaping is exercised).
+GENERATE = """
+INSERT INTO audit_events (occurred_at, tag, actor_id, actor, address, user_agent, model,
+    revision, path, sha256, tier, reason, link_id, data)
+SELECT
+    timestamptz '2026-01-01 00:00:00+00' + g * interval '7919 microseconds',
+    (ARRAY['download:link:issued', 'download:file:served', 'download:link:refused',
+           'account:login:succeeded'])[g %% 4 + 1],
+    g %% 1000 + 1,
+    'user' || (g %% 1000) || '@example.org',
+    '10.' || (g %% 256) || '.' || (g / 256 %% 256) || '.7',
+    'huggingface_hub/0.26; python/3.11 "bench" \\ é 中',
+    'acme/model-' || (g %% 50),
+    lpad(to_hex(g %% 9999), 40, '0'),
+    'model-' || lpad((g %% 8)::text, 5, '0') || '-of-00008.safetensors',
+    encode(sha256(int8send(g)), 'hex'),
+    (ARRAY['public', 'researcher', 'vetted_partner'])[g %% 3 + 1],
+    CASE WHEN g %% 4 = 2 THEN 'no_grant' END,
+    CASE WHEN g %% 4 = 0 THEN lpad(to_hex(g), 32, '0') END,
+    '{"door":"api","link_ttl":900}'
+FROM generate_series(0, %(last)s) AS g
+"""
 
 
 def _settings(url: str, instance: Path) -> dict[str, str]:
@@ -95,117 +97,220 @@ def migrate(settings: dict[str, str]) -> Any:
 
 
 def seed(dsn: str, n: int, key: Any) -> float:
-    """COPY the events and their seals in chunks (one COPY at a time per connection)."""
+    """Generate the events in SQL, then seal them in id order as the sealer does, with
+    COPY for the seals and the checkpoints."""
     t0 = time.perf_counter()
-    head, cps, stream = GENESIS, [], events(n)
-    cols = ", ".join(CHAINED_FIELDS)
-    seq = 0
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        while batch := [e for _, e in zip(range(CHUNK), stream, strict=False)]:
-            seals = []
-            for event in batch:
-                head = link_hash(head, seq, canonical_bytes(event))
-                seals.append((seq, event["id"], head.hex()))
+    head, seq, cps = GENESIS, 0, []
+    with psycopg.connect(dsn) as conn:
+        conn.execute(GENERATE, {"last": n - 1})
+    # Read on one connection while COPY writes on another (a connection in COPY cannot
+    # fetch from a cursor).
+    with psycopg.connect(dsn) as source, psycopg.connect(dsn) as conn:
+        read = source.cursor(name="bench_seed")
+        read.itersize = CHUNK
+        read.execute(SELECT_EVENTS)
+        with (
+            conn.cursor() as write,
+            write.copy("COPY audit_seals (seq, event_id, hash, canonical) FROM STDIN") as copy,
+        ):
+            for row in read:
+                data = canonical_bytes(dict(zip(CHAINED_FIELDS, row, strict=True)))
+                head = link_hash(head, seq, data)
+                copy.write_row((seq, row[0], head.hex(), data))
                 if (seq + 1) % CHECKPOINT_EVERY == 0 or seq == n - 1:
                     cps.append(sign_checkpoint(key, seq, head, datetime.now(UTC)))
                 seq += 1
-            with cur.copy(f"COPY audit_events ({cols}) FROM STDIN") as copy:
-                for event in batch:
-                    copy.write_row([event[c] for c in CHAINED_FIELDS])
-            with cur.copy("COPY audit_seals (seq, event_id, hash) FROM STDIN") as copy:
-                for row in seals:
-                    copy.write_row(row)
+        read.close()
         cp_cols = "seq, head_hash, created_at, key_id, signature"
-        with cur.copy(f"COPY audit_checkpoints ({cp_cols}) FROM STDIN") as copy:
+        with (
+            conn.cursor() as write,
+            write.copy(f"COPY audit_checkpoints ({cp_cols}) FROM STDIN") as copy,
+        ):
             for cp in cps:
                 created = datetime.fromisoformat(cp.created_at.replace("Z", "+00:00"))
                 copy.write_row((cp.seq, cp.head_hash, created, cp.key_id, cp.signature))
-        cur.execute("SELECT setval(pg_get_serial_sequence('audit_events', 'id'), %s)", (n,))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit_events")
         conn.execute("VACUUM ANALYZE audit_seals")
     return time.perf_counter() - t0
 
 
-def baselines(n: int) -> tuple[float, float]:
-    """(seconds to hash precomputed canonical bytes, seconds for canonical_bytes + hash)."""
+def stored_bytes(dsn: str) -> Iterator[bytes]:
+    """The canonical bytes the seals hold, in seq order, for the baselines."""
+    with psycopg.connect(dsn) as conn, conn.cursor(name="bench_bytes", binary=True) as cur:
+        cur.itersize = CHUNK
+        cur.execute("SELECT canonical FROM audit_seals ORDER BY seq")
+        for (data,) in cur:
+            yield data
+
+
+def baselines(dsn: str) -> tuple[float, float]:
+    """(seconds to chain-hash the canonical bytes held in memory, seconds to encode the
+    same events with canonical_bytes and hash them), CHUNK events at a time."""
     hash_only = full = 0.0
     head, seq = GENESIS, 0
-    batch: list[dict[str, Any]] = []
-    stream = events(n)
-    while True:
-        batch = [e for _, e in zip(range(CHUNK), stream, strict=False)]
-        if not batch:
-            return hash_only, full
-        t0 = time.perf_counter()
-        blobs = [canonical_bytes(e) for e in batch]
+    stream = stored_bytes(dsn)
+    sha = hashlib.sha256
+    while blobs := [b for _, b in zip(range(CHUNK), stream, strict=False)]:
         t1 = time.perf_counter()
-        sha = hashlib.sha256
         for b in blobs:
             head = sha(head + seq.to_bytes(8, "big") + b).digest()
             seq += 1
-        t2 = time.perf_counter()
-        hash_only += t2 - t1
-        full += t2 - t0
+        hash_only += time.perf_counter() - t1
+    with psycopg.connect(dsn) as conn, conn.cursor(name="bench_events") as cur:
+        cur.itersize = CHUNK
+        cur.execute(SELECT_EVENTS)
+        head, seq = GENESIS, 0
+        while rows := cur.fetchmany(CHUNK):
+            events = [dict(zip(CHAINED_FIELDS, row, strict=True)) for row in rows]
+            t0 = time.perf_counter()
+            for event in events:
+                head = sha(head + seq.to_bytes(8, "big") + canonical_bytes(event)).digest()
+                seq += 1
+            full += time.perf_counter() - t0
+    return hash_only, full
 
 
-def run_verify(settings: dict[str, str]) -> tuple[float, int, str, int]:
+def _env(settings: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
     env.update({f"DISTSERVER_{k}": v for k, v in settings.items()})
     env["PYTHONPATH"] = str(PROJECT)
+    return env
+
+
+def _high_water_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run(argv: list[str], settings: dict[str, str]) -> tuple[float, int, str, int]:
+    """(wall seconds, peak RSS in KiB, output, exit code) of a child process.
+
+    The peak is the child's own VmHWM, read every 20 ms while it runs: wait4's ru_maxrss
+    would also count the pages the child had from this (large) process when it forked."""
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "distserver", "audit", "verify"], env=env, stdout=out, stderr=out
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(argv, env=_env(settings), stdout=out, stderr=out)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _high_water_kb(proc.pid) or 0)
+            time.sleep(0.02)
         elapsed = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return elapsed, usage.ru_maxrss, out.read().strip(), proc.returncode
+        return elapsed, peak, out.read().strip(), proc.returncode
+
+
+def child() -> None:
+    """In a fresh process, after the app has started: time verify_database and its parts
+    alone. Prints one JSON object."""
+    from distserver import create_app
+    from distserver.audit import fast_verify
+    from distserver.audit.keys import signing_key
+    from distserver.audit.verify import checkpoints, verify_database
+    from distserver.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        public = signing_key(app.config).public_key()
+        t0 = time.perf_counter()
+        result = verify_database(db.session, public)
+        verify_s = time.perf_counter() - t0
+        assert result.ok, result.message
+        last = result.head_seq
+        cps = sorted(checkpoints(db.session), key=lambda cp: cp.seq)
+        db.session.rollback()
+        t0 = time.perf_counter()
+        rows = fast_verify._sealed_rows(db.session.connection(), last)
+        fast_verify._hash_chain(rows, cps)
+        chain_s = time.perf_counter() - t0
+        db.session.rollback()
+        t0 = time.perf_counter()
+        with db.engine.connect() as connection:
+            assert fast_verify.mismatched_columns(connection, last) == []
+        compare_s = time.perf_counter() - t0
+    print(json.dumps({"verify_s": verify_s, "chain_s": chain_s, "compare_s": compare_s}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    n = parser.parse_args().events
+    parser.add_argument("--deep", action="store_true", help="also time `audit verify --deep`")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child()
+        return
+    n = args.events
     # A SIGTERM (timeout, Ctrl-C from a wrapper) still drops the database in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("interrupted"))
     name = f"dst_bench_audit_{uuid.uuid4().hex[:10]}"
     admin = psycopg.connect(ADMIN, autocommit=True)
     admin.execute(f'CREATE DATABASE "{name}"')
     dsn = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    cli = [sys.executable, "-m", "distserver", "audit", "verify"]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = _settings(dsn.replace("postgresql://", "postgresql+psycopg://"), Path(tmp))
             key = migrate(settings)
             seed_s = seed(dsn, n, key)
-            hash_s, full_s = baselines(n)
-            verify_s, rss_kb, output, code = run_verify(settings)
+            hash_s, full_s = baselines(dsn)
+            verify_s, rss_kb, output, code = run(cli, settings)
+            _, child_rss, child_out, child_code = run(
+                [sys.executable, str(Path(__file__).resolve()), "--child"], settings
+            )
+            deep = run([*cli, "--deep"], settings) if args.deep else None
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
-    if code != 0:
-        sys.exit(f"verify failed (exit {code}): {output}")
-    rate, base_hash, base_full = n / verify_s, n / hash_s, n / full_s
+    if code != 0 or child_code != 0:
+        sys.exit(f"verify failed (exit {code}, {child_code}): {output} {child_out}")
+    if deep is not None and deep[3] != 0:
+        sys.exit(f"verify --deep failed (exit {deep[3]}): {deep[2]}")
+    parts = json.loads(child_out.splitlines()[-1])
+    base_hash, base_full = n / hash_s, n / full_s
     rows = [
-        ("seed (COPY, chain built in Python)", seed_s, n / seed_s),
-        ("baseline: sha256 chain over precomputed canonical bytes", hash_s, base_hash),
-        ("baseline: canonical_bytes + sha256 chain, in memory", full_s, base_full),
-        ("distserver audit verify (subprocess, incl. start-up)", verify_s, rate),
+        ("seed (generate_series, sealed in Python, COPY)", seed_s),
+        ("baseline: sha256 chain over canonical bytes in memory", hash_s),
+        ("baseline: canonical_bytes + sha256 chain, in memory", full_s),
+        ("distserver audit verify (CLI subprocess, incl. start-up)", verify_s),
+        ("verify_database after start-up (same check, in process)", parts["verify_s"]),
+        ("  part alone: chain over stored bytes (hashlib)", parts["chain_s"]),
+        ("  part alone: set-based SQL comparison bytes/columns", parts["compare_s"]),
     ]
+    if deep is not None:
+        rows.append(("distserver audit verify --deep (CLI, incl. start-up)", deep[0]))
     print(f"audit-verify over {n:,} sealed events (PostgreSQL)")
-    print(f"{'step':<58} {'seconds':>9} {'events/s':>12}")
-    for label, secs, per in rows:
-        print(f"{label:<58} {secs:>9.2f} {per:>12,.0f}")
-    print(f"verify peak RSS: {rss_kb / 1024:.1f} MB; verify said: {output}")
+    print(f"{'step':<58} {'seconds':>9} {'events/s':>12} {'x hash':>7}")
+    for label, secs in rows:
+        print(f"{label:<58} {secs:>9.2f} {n / secs:>12,.0f} {hash_s / secs:>7.3f}")
     print(
-        f"events={n} verify_s={verify_s:.2f} verify_events_per_s={rate:.0f} "
-        f"baseline_hash_events_per_s={base_hash:.0f} "
-        f"baseline_canonical_hash_events_per_s={base_full:.0f} "
-        f"ratio_vs_hash={rate / base_hash:.3f} ratio_vs_canonical_hash={rate / base_full:.3f} "
-        f"peak_rss_mb={rss_kb / 1024:.1f}"
+        f"verify peak RSS: CLI {rss_kb / 1024:.1f} MB, in-process child {child_rss / 1024:.1f} MB;"
+        f" verify said: {output}"
     )
+    pairs = {
+        "events": n,
+        "seed_s": f"{seed_s:.2f}",
+        "verify_s": f"{verify_s:.2f}",
+        "verify_in_process_s": f"{parts['verify_s']:.2f}",
+        "chain_s": f"{parts['chain_s']:.2f}",
+        "compare_s": f"{parts['compare_s']:.2f}",
+        "baseline_hash_events_per_s": f"{base_hash:.0f}",
+        "baseline_canonical_hash_events_per_s": f"{base_full:.0f}",
+        "ratio_vs_hash": f"{hash_s / verify_s:.3f}",
+        "ratio_in_process_vs_hash": f"{hash_s / parts['verify_s']:.3f}",
+        "ratio_vs_canonical_hash": f"{full_s / verify_s:.3f}",
+        "peak_rss_mb": f"{rss_kb / 1024:.1f}",
+    }
+    if deep is not None:
+        pairs["deep_s"] = f"{deep[0]:.2f}"
+        pairs["deep_ratio_vs_hash"] = f"{hash_s / deep[0]:.3f}"
+    print(" ".join(f"{k}={v}" for k, v in pairs.items()))
 
 
 if __name__ == "__main__":

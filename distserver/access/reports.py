@@ -181,12 +181,14 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        # A leading =, +, - or @ would run as a formula in a spreadsheet.
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
+def spreadsheet_cell(value: Any) -> Any:
+    """A value as a CSV cell that a spreadsheet shows as text: None as empty, and a string
+    starting with =, +, -, @, a tab or a carriage return (which would run as a formula)
+    behind a single quote. Used by every CSV export (access report, audit log)."""
     if value is None:
         return ""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):

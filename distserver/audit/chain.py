@@ -2,9 +2,11 @@
 verification is in distserver.audit.verification, the export format in
 distserver.audit.export.
 
-Pure code: no database, no Flask. The sealing job feeds events in id order to `seal`;
-`audit verify` feeds the sealed rows in seq order (from the database or from an export)
-to `verification.verify_chain`, which holds only a few rows in memory.
+Pure code: no database, no Flask. The sealing job feeds events in id order to `seal`
+and stores each event's canonical bytes with its seal; `audit verify` feeds the sealed
+rows in seq order (from the database or from an export) to `verification.verify_chain`,
+which holds only a few rows in memory, or on PostgreSQL first hashes the stored bytes
+(`distserver.audit.fast_verify`).
 
 Canonical encoding of an event (format v1), `canonical_bytes`:
   The UTF-8 bytes of a JSON array of the 15 values of `CHAINED_FIELDS`, in that order,
@@ -99,6 +101,7 @@ class SealedEvent:
     seq: int
     event: Mapping[str, Any]
     hash: str  # 64 lowercase hex
+    canonical: bytes = b""  # canonical_bytes(event): what was hashed
 
 
 def seal(
@@ -107,6 +110,7 @@ def seal(
     """Chain `events` on to a head: the first gets `start_seq` and links to `prev_hash`."""
     seq, head = start_seq, prev_hash
     for event in events:
-        head = link_hash(head, seq, canonical_bytes(event))
-        yield SealedEvent(seq, event, head.hex())
+        data = canonical_bytes(event)
+        head = link_hash(head, seq, data)
+        yield SealedEvent(seq, event, head.hex(), data)
         seq += 1

@@ -54,7 +54,13 @@ def seal_command(batch: int) -> None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Verify this JSONL export instead of the database ('-' for stdin).",
 )
-def verify_command(public_key_file: str | None, export_file: str | None) -> None:
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Re-encode every event from its columns in Python instead of hashing the stored "
+    "canonical bytes (the fast check falls back to this by itself when anything differs).",
+)
+def verify_command(public_key_file: str | None, export_file: str | None, deep: bool) -> None:
     """Check the whole chain and every checkpoint; exit 1 naming the first bad event."""
     if public_key_file:
         key = read_public_key(public_key_file)
@@ -72,7 +78,7 @@ def verify_command(public_key_file: str | None, export_file: str | None) -> None
                 result = verify_export(fh, key)
     else:
         _app_context()
-        result = verify_database(db.session, key)
+        result = verify_database(db.session, key, deep=deep)
     if not result.ok:
         raise DistserverError(f"audit log verification failed: {result.message}")
     click.echo(result.message)

@@ -99,6 +99,10 @@ def read_export(
                     raise ValueError("not in canonical form")
             except (ValueError, TypeError) as exc:
                 raise MalformedExport(number, str(exc)) from None
+            except RecursionError:
+                # json.loads recurses once per level: a hostile line of nested brackets
+                # must be reported as malformed, not end the command in a traceback.
+                raise MalformedExport(number, "its JSON is nested too deeply") from None
             yield obj["seq"], event, obj["hash"]
 
     return rows(), checkpoints

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distserver.db import Base, BigId, UTCDateTime, intpk, utcnow
@@ -61,14 +61,16 @@ class AuditEvent(Base):
 
 
 class AuditSeal(Base):
-    """An event's place in the hash chain: seq (0, 1, 2, ... with no gaps) and the chain
-    hash after it (see distserver.audit.chain). Written once by the sealer, never updated."""
+    """An event's place in the hash chain: seq (0, 1, 2, ... with no gaps), the chain hash
+    after it, and the canonical bytes that were hashed (see distserver.audit.chain; NULL for
+    seals written before they were kept). Written once by the sealer, never updated."""
 
     __tablename__ = "audit_seals"
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     event_id: Mapped[int] = mapped_column(BigId, ForeignKey("audit_events.id"), unique=True)
     hash: Mapped[str] = mapped_column(String(64))  # 64 lowercase hex
+    canonical: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AuditCheckpoint(Base):

@@ -4,7 +4,6 @@ sealed-event stream for exports, and downloads per day aggregated in SQL."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
 from distserver.audit.chain import CHAINED_FIELDS
-from distserver.audit.checkpoints import format_utc
 from distserver.audit.export import export_line
 from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
-from distserver.audit.verify import stream_sealed
+from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 
@@ -132,14 +130,11 @@ def export_jsonl(session: Session, where: EventFilter) -> Iterator[str]:
 
 
 def export_csv(session: Session, where: EventFilter) -> Iterator[str]:
-    """The same as CSV: seq, hash, then the chained fields (times in UTC), as the CLI."""
+    """The same as CSV, written as the CLI writes it (verify.csv_rows)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["seq", "hash", *CHAINED_FIELDS])
-    for seq, event, hash_hex in stream_sealed(session, sealed_query(where)):
-        values = [event[name] for name in CHAINED_FIELDS]
-        values[1] = format_utc(values[1])
-        writer.writerow([seq, hash_hex, *("" if v is None else v for v in values)])
+    writer = csv_writer(buffer)
+    for row in csv_rows(stream_sealed(session, sealed_query(where))):
+        writer.writerow(row)
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

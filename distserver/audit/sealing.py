@@ -2,7 +2,8 @@
 
 `seal_pending` takes one lock per batch (a PostgreSQL transaction-level advisory lock, or
 SQLite's single write lock), reads the chain head, chains the next unsealed events in id
-order, writes their `audit_seals` rows and one signed checkpoint, and commits. Event rows
+order, writes their `audit_seals` rows (with the canonical bytes that were hashed, so that
+verification needs only hashlib) and one signed checkpoint, and commits. Event rows
 are never touched, so inserts never wait for sealing; two sealers at once take turns and
 build one chain. An event that commits late (a lower id after higher ones were sealed)
 is sealed in the next batch with a later seq: the chain order is seq, not id.
@@ -86,7 +87,7 @@ def seal_batch(
             session.rollback()
             return None
         rows = [
-            {"seq": s.seq, "event_id": s.event["id"], "hash": s.hash}
+            {"seq": s.seq, "event_id": s.event["id"], "hash": s.hash, "canonical": s.canonical}
             for s in seal(map(event_fields, events), start_seq=head_seq + 1, prev_hash=head)
         ]
         session.execute(insert(AuditSeal), rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain as _chain
 from typing import Any, NamedTuple
 
@@ -29,11 +29,12 @@ class VerifyResult:
     first_bad_seq: int | None = None
     first_bad_event_id: int | None = None
     # edited, malformed, removed, inserted, swapped, reordered, truncated,
-    # bad-checkpoint, rewritten
+    # bad-checkpoint, rewritten, unsigned (see require_signed_head)
     reason: str | None = None
     detail: str | None = None
     head_seq: int | None = None  # the last seq that verified, and the chain hash there
     head_hash: str | None = None
+    signed_seq: int | None = None  # the last seq a verified checkpoint covers
 
     @property
     def message(self) -> str:
@@ -55,6 +56,7 @@ class VerifyResult:
             "truncated": f"the log was truncated from seq {seq} on",
             "bad-checkpoint": f"the checkpoint at seq {seq} is invalid",
             "rewritten": f"the chain was rewritten at or after {who}",
+            "unsigned": "no signed checkpoint covers the end of the log",
         }.get(self.reason or "", f"{who}: {self.reason}")
         return f"{text}: {self.detail}" if self.detail else text
 
@@ -204,7 +206,8 @@ class _Verifier:
     def result(self, ok: bool, *bad: Any) -> VerifyResult:
         head = (self.expected - 1, self.head.hex()) if self.checked else (None, None)
         bad = bad or (None, None, None, None)
-        return VerifyResult(ok, self.checked, self.cps_checked, *bad, *head)
+        signed = self.anchor_seq - 1 if self.cps_checked else None
+        return VerifyResult(ok, self.checked, self.cps_checked, *bad, *head, signed)
 
     def fail(self, seq: int, eid: int | None, reason: str, detail: str | None) -> VerifyResult:
         return self.result(False, seq, eid, reason, detail)
@@ -312,3 +315,33 @@ def verify_chain(
     any other iterable is read up front. Checkpoints before `start_seq` are ignored.
     """
     return _Verifier(sealed, checkpoints, public_key, start_seq, prev_hash).run()
+
+
+def require_signed_head(result: VerifyResult) -> VerifyResult:
+    """Fail a chain that verified but whose last event no verified checkpoint covers.
+
+    Anyone can recompute the hash chain (its formula is public); only a checkpoint signed
+    with the audit key binds events to the server. So a copy of the log held outside the
+    server (an export) proves nothing about events after its last signed checkpoint:
+    the result names that unsigned tail (first and last seq) and is not ok."""
+    if not result.ok:
+        return result
+    last, signed = result.head_seq, result.signed_seq
+    if last is None:
+        detail = "it holds no events and no signed checkpoint, so it proves nothing"
+        return replace(result, ok=False, first_bad_seq=0, reason="unsigned", detail=detail)
+    if signed == last:
+        return result
+    first = 0 if signed is None else signed + 1
+    count = last - first + 1
+    signed_part = (
+        "no checkpoint in it verifies"
+        if signed is None
+        else f"the last verified checkpoint is at seq {signed}"
+    )
+    detail = (
+        f"the unsigned tail is seq {first} to seq {last} ({count} event{'s' * (count > 1)}); "
+        f"{signed_part}. Anyone can recompute a hash chain: only a signed checkpoint "
+        "proves that events came from the server"
+    )
+    return replace(result, ok=False, first_bad_seq=first, reason="unsigned", detail=detail)

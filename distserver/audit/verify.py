@@ -17,13 +17,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from distserver.access.reports import spreadsheet_cell
 from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import Checkpoint, format_utc
 from distserver.audit.export import export_line, export_lines, read_export
+from distserver.audit.fast_verify import verify_stored
 from distserver.audit.keys import sign_receipt
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
-from distserver.audit.verification import VerifyResult, verify_chain
+from distserver.audit.verification import VerifyResult, require_signed_head, verify_chain
 
 YIELD_PER = 5000
 _EVENT_COLUMNS = [getattr(AuditEvent, name) for name in CHAINED_FIELDS]
@@ -84,18 +86,34 @@ def checkpoints(session: Session, *, after: int = -1, limit: int | None = None) 
     return [checkpoint_from_row(row) for row in session.scalars(query)]
 
 
-def verify_database(session: Session, public_key: Ed25519PublicKey) -> VerifyResult:
-    """Recompute the whole chain from the database and check every checkpoint."""
+def verify_database(
+    session: Session, public_key: Ed25519PublicKey, *, deep: bool = False
+) -> VerifyResult:
+    """Check the whole chain in the database and every checkpoint.
+
+    On PostgreSQL it first tries the fast check (distserver.audit.fast_verify: the stored
+    canonical bytes hashed with hashlib, and one set-based comparison of those bytes with
+    the columns). If that finds anything at all, or with `deep`, or on SQLite, every event
+    is re-encoded from its columns in Python (`verify_chain`), which names the first bad
+    event."""
     try:
-        return verify_chain(stream_sealed(session), checkpoints(session), public_key)
+        cps = checkpoints(session)
+        if not deep:
+            fast = verify_stored(session, public_key, cps)
+            if fast is not None:
+                return fast
+            session.rollback()
+        return verify_chain(stream_sealed(session), cps, public_key)
     finally:
         session.rollback()
 
 
 def verify_export(lines: Iterable[str | bytes], public_key: Ed25519PublicKey) -> VerifyResult:
-    """Verify a JSONL export (as `write_jsonl` without filters writes it) offline."""
+    """Verify a JSONL export (as `write_jsonl` without filters writes it) offline. Besides
+    the chain and every checkpoint in it, a signed checkpoint must cover its last event:
+    the events after the last one are not proved, and are named as the unsigned tail."""
     rows, cps = read_export(lines)
-    return verify_chain(rows, cps, public_key)
+    return require_signed_head(verify_chain(rows, cps, public_key))
 
 
 def _filtered(
@@ -135,6 +153,24 @@ def write_jsonl(
     return count
 
 
+def csv_rows(rows: Iterable[tuple[int, dict[str, Any], str]]) -> Iterator[list[Any]]:
+    """The audit CSV: a header, then seq, hash and the chained fields of each sealed event
+    (times in UTC). Cells go through the access report's `spreadsheet_cell`, so a value an
+    anonymous caller chose (user agent, path) cannot run as a formula in a spreadsheet;
+    the CSV is for reading, the JSONL export is the one that verifies."""
+    yield ["seq", "hash", *CHAINED_FIELDS]
+    for seq, event, hash_hex in rows:
+        values = [event[name] for name in CHAINED_FIELDS]
+        values[1] = format_utc(values[1])
+        yield [seq, hash_hex, *(spreadsheet_cell(v) for v in values)]
+
+
+def csv_writer(out: IO[str]) -> Any:
+    """RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a cell
+    that holds a lone carriage return, which a spreadsheet would read as a new row."""
+    return csv.writer(out, lineterminator="\r\n")
+
+
 def write_csv(
     session: Session,
     out: IO[str],
@@ -143,14 +179,11 @@ def write_csv(
     model: str | None = None,
     user: str | None = None,
 ) -> int:
-    """Stream sealed events as CSV: seq, hash, then the chained fields (times in UTC)."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["seq", "hash", *CHAINED_FIELDS])
-    count = 0
-    for seq, event, hash_hex in stream_sealed(session, _filtered(session, since, model, user)):
-        values = [event[name] for name in CHAINED_FIELDS]
-        values[1] = format_utc(values[1])
-        writer.writerow([seq, hash_hex, *("" if v is None else v for v in values)])
+    """Stream sealed events as CSV (`csv_rows`). Returns the number of events written."""
+    writer = csv_writer(out)
+    count = -1
+    for row in csv_rows(stream_sealed(session, _filtered(session, since, model, user))):
+        writer.writerow(row)
         count += 1
     session.rollback()
     return count

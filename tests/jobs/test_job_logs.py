@@ -29,7 +29,8 @@ class Collect(logging.Handler):
 def every_log_line() -> Iterator[list[str]]:
     """Every line logged at DEBUG and above by dramatiq and distserver. Enter it after
     the app is made: the migrations run Alembic's fileConfig, which disables existing
-    loggers and replaces the root's handlers (pytest's caplog among them)."""
+    loggers and replaces the root's handlers (pytest's caplog among them). The collector
+    hangs on "distserver" too, whose JSON handler may not pass records on to the root."""
     names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] == "dramatiq"]
     loggers = [logging.getLogger(n) for n in {*names, "dramatiq", "distserver"}]
     loggers += [
@@ -41,6 +42,9 @@ def every_log_line() -> Iterator[list[str]]:
     root_level = root.level
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
+    # The app's JSON log handler may keep "distserver" records from reaching the root.
+    own = logging.getLogger("distserver")
+    own.addHandler(collect)
     for lg in loggers:
         lg.disabled = False
         lg.setLevel(logging.NOTSET)
@@ -48,6 +52,7 @@ def every_log_line() -> Iterator[list[str]]:
         yield collect.lines
     finally:
         root.removeHandler(collect)
+        own.removeHandler(collect)
         root.setLevel(root_level)
         for lg, (disabled, level) in zip(loggers, saved, strict=True):
             lg.disabled, lg.level = disabled, level

@@ -26,6 +26,7 @@ from distserver.storage.base import (
     blob_key,
     validate_ttl,
 )
+from distserver.storage.sigv4 import Credentials, QueryPresigner
 
 MB = 1024 * 1024
 # One CopyObject copies up to 5 GiB; only larger objects need UploadPartCopy, which
@@ -123,6 +124,9 @@ class S3Storage:
             multipart_chunksize=chunk,
             max_concurrency=max_concurrency,
             preferred_transfer_client="classic",
+        )
+        self.presigner = QueryPresigner(
+            self.client.meta.endpoint_url, self.client.meta.region_name, bucket, self._credentials
         )
         self.copy_config = TransferConfig(
             multipart_threshold=COPY_THRESHOLD,
@@ -264,17 +268,22 @@ class S3Storage:
         except BotoCoreError as exc:
             raise self._error("DELETE", key, exc) from None
 
+    def _credentials(self) -> Credentials:
+        # The chain botocore resolved for this client (refreshed by botocore if it is
+        # a refreshable kind, e.g. an instance role).
+        chain = self.client._request_signer._credentials
+        if chain is None:
+            raise NoCredentialsError()
+        frozen = chain.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
     def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+        """Signed locally with SigV4 query parameters (see storage/sigv4.py), equal to
+        what boto3's `generate_presigned_url("get_object", ...)` gives."""
         validate_ttl(ttl)
-        params = {
-            "Bucket": self.bucket,
-            "Key": validate_key(key),
-            "ResponseContentDisposition": content_disposition(filename),
-        }
+        params = {"response-content-disposition": content_disposition(filename)}
         try:
-            return str(
-                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
-            )
+            return self.presigner.url(validate_key(key), expires=ttl, params=params)
         except (ClientError, BotoCoreError) as exc:
             raise self._error("signing a link", key, exc) from None
 

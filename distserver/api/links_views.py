@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 
-from distserver.accounts.sessions import current_principal
+from distserver.accounts.sessions import client_address, current_principal
 from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
+from distserver.downloads.fastpath import bearer_token, issue_link
 from distserver.downloads.services import locate, request_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
@@ -48,17 +49,29 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
     data = json_body()
     path = check_path(string_field(data, "path", required=True) or "")
     revision = string_field(data, "revision", required=False)
-    principal = current_principal()
-    target = locate(db.session, namespace, name, revision, path)
-    link = request_link(
-        db.session,
-        current_runtime(),
-        principal,
-        target,
-        door="api",
-        base_url=request.host_url,
-        path=path,
-    )
+    rt = current_runtime()
+    raw = bearer_token(current_app, request.headers.get("Authorization"))
+    link = None
+    if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
+        link = issue_link(
+            current_app,
+            rt,
+            raw,
+            namespace=namespace,
+            name=name,
+            rev=revision,
+            path=path,
+            door="api",
+            base_url=request.host_url,
+            address=client_address(),
+            user_agent=request.headers.get("User-Agent"),
+        )
+    if link is None:
+        principal = current_principal()
+        target = locate(db.session, namespace, name, revision, path)
+        link = request_link(
+            db.session, rt, principal, target, door="api", base_url=request.host_url, path=path
+        )
     return jsonify(
         {
             "url": link.url,

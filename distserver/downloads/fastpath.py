@@ -42,6 +42,7 @@ from distserver.downloads.services import (
 )
 from distserver.errors import NotFound
 from distserver.extensions import limiter
+from distserver.fingerprint.copies import is_weights
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
@@ -214,9 +215,11 @@ class _Request:
         assert over.reason == "quota_exceeded", over
         return over
 
-    def fingerprinted(self, decision: Decision) -> bool:
+    def fingerprinted(self, decision: Decision, path: str | None) -> bool:
+        """Whether the download is served from a marked copy (fingerprint.copies.
+        wants_copy): the full path makes or finds it."""
         tier = self.rt.tiers.get(decision.tier or "")
-        return bool(tier and tier.fingerprint)
+        return bool(tier and tier.fingerprint and path and is_weights(path))
 
 
 def issue_link(
@@ -244,7 +247,7 @@ def issue_link(
     if g.full_path:
         return None
     decision = req.decide(g, path)
-    if decision.allowed and req.fingerprinted(decision):
+    if decision.allowed and req.fingerprinted(decision, path):
         return None
     if on_revision is not None and g.commit is not None:
         on_revision(g.commit)
@@ -278,7 +281,7 @@ def reuse_link(
         raise NotFound("No such download link, or it has expired.", code="not_found")
     assert g.model is not None
     decision = req.decide(g, g.path)
-    if decision.allowed and req.fingerprinted(decision):
+    if decision.allowed and req.fingerprinted(decision, g.path):
         return None
     if not decision.allowed:
         req.refuse(g, decision, g.model.ref, g.path)

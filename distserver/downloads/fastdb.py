@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -68,23 +69,66 @@ def dispose(app: Flask) -> None:
         held[1].dispose()
 
 
-def fetch_one(app: Flask, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """Run one statement on a fast-path connection and return its first row (None if
-    it returned none). A connection that fails is dropped from the pool and the
-    request answered 503 in the JSON error shape; nothing is retried, so a statement
-    whose outcome is unknown never runs twice."""
-    raw = engine(app).raw_connection()
+class Connection:
+    """One request's fast-path connection, checked out on its first statement and
+    returned by `connection()`'s block."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._raw: Any = None
+
+    def fetch_one(
+        self, sql: str, params: Mapping[str, Any], *, read_only: bool = False
+    ) -> tuple[Any, ...] | None:
+        """Run one statement and return its first row (None if it returned none).
+
+        A connection that fails is dropped, with every idle one of the pool (after a
+        database restart they are all dead). A `read_only` statement is then tried
+        once more on a fresh connection: it wrote nothing, so running it again is
+        safe. Any other failure answers 503 in the JSON error shape and is never
+        retried, so a statement whose outcome is unknown never runs twice."""
+        for attempt in (1, 2):
+            try:
+                if self._raw is None:
+                    self._raw = self._engine.raw_connection()
+                cursor = self._raw.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    return cursor.fetchone() if cursor.description else None
+                finally:
+                    cursor.close()
+            except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+                self._drop()
+                if read_only and attempt == 1:
+                    continue
+                log.error("fast path: database unreachable (%s)", type(exc).__name__)
+                raise DatabaseUnavailable("The database is unavailable; retry shortly.") from None
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._raw is not None:
+            self._raw.invalidate()
+            self._raw.close()
+            self._raw = None
+        self._engine.pool.dispose()  # the idle ones: a fresh connection next time
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+
+@contextmanager
+def connection(app: Flask) -> Iterator[Connection]:
+    """A fast-path connection for one request (both of its statements)."""
+    conn = Connection(engine(app))
     try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql, params)
-            row = cursor.fetchone() if cursor.description else None
-        finally:
-            cursor.close()
-        return row
-    except psycopg.OperationalError as exc:
-        raw.invalidate()
-        log.error("fast path: database unreachable (%s)", type(exc).__name__)
-        raise DatabaseUnavailable("The database is unavailable; retry shortly.") from None
+        yield conn
     finally:
-        raw.close()
+        conn.close()
+
+
+def fetch_one(app: Flask, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """One statement on its own fast-path connection (see Connection.fetch_one)."""
+    with connection(app) as conn:
+        return conn.fetch_one(sql, params)

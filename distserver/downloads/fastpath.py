@@ -82,15 +82,20 @@ class _Request:
     """One fast-path request: its facts, decision and writes."""
 
     def __init__(
-        self, app: Flask, rt: Runtime, door: str, address: str, ua: str | None, base_url: str
+        self,
+        conn: fastdb.Connection,
+        rt: Runtime,
+        door: str,
+        address: str,
+        ua: str | None,
     ):
-        self.app, self.rt, self.door, self.base_url = app, rt, door, base_url
+        self.conn, self.rt, self.door = conn, rt, door
         self.address, self.user_agent = address, ua
         self.now = utcnow()
         self.day = self.now.date().isoformat()
 
     def gather(self, sql: str, params: dict[str, Any]) -> fastfacts.Gathered:
-        row = fastdb.fetch_one(self.app, sql, params)
+        row = self.conn.fetch_one(sql, params, read_only=True)
         return fastfacts.gathered(
             row,
             address=self.address,
@@ -138,14 +143,14 @@ class _Request:
 
     def refuse(self, g: fastfacts.Gathered, decision: Decision, ref: str, path: str | None) -> None:
         params = {**self._touch(g), **self.refusal(g, decision, ref, path)}
-        fastdb.fetch_one(self.app, fastissue.REFUSE, params)
+        self.conn.fetch_one(fastissue.REFUSE, params)
         link_outcome(self.door, decision, fast=True)
         raise AccessDenied(decision)
 
     def issue(
         self, g: fastfacts.Gathered, decision: Decision, tag: EventTag, link_id: str, new: bool
-    ) -> IssuedLink:
-        """Count, record and (if `new`) store the link in one statement, then sign."""
+    ) -> Served:
+        """Count, record and (if `new`) store the link in one statement; what to sign."""
         assert g.principal is not None and g.model is not None and g.path is not None
         assert g.sha256 is not None and g.size is not None and g.commit is not None
         principal, tier = g.principal, decision.tier or ""
@@ -181,7 +186,7 @@ class _Request:
             "new_link": new,
         }
         if decision.quota is None:
-            fastdb.fetch_one(self.app, fastissue.ISSUE_UNCOUNTED, params)
+            self.conn.fetch_one(fastissue.ISSUE_UNCOUNTED, params)
         else:
             over = self._over_quota(g, decision)
             params.update(
@@ -191,12 +196,12 @@ class _Request:
                 quota=decision.quota,
                 **self.refusal(g, over, g.model.ref, g.path),
             )
-            row = fastdb.fetch_one(self.app, fastissue.ISSUE_COUNTED, params)
+            row = self.conn.fetch_one(fastissue.ISSUE_COUNTED, params)
             if not (row and row[0]):
                 link_outcome(self.door, over, fast=True)
                 raise AccessDenied(over)
         link_outcome(self.door, decision, fast=True)
-        served = Served(
+        return Served(
             key=blob_key(g.sha256),
             filename=posixpath.basename(g.path),
             path=g.path,
@@ -204,7 +209,6 @@ class _Request:
             size=g.size,
             commit=g.commit,
         )
-        return _sign(self.rt, link_id, served, decision, self.now, self.base_url)
 
     def _over_quota(self, g: fastfacts.Gathered, decision: Decision) -> Decision:
         """The policy's refusal had the counter been full (another request filled it
@@ -239,21 +243,25 @@ def issue_link(
 ) -> IssuedLink | None:
     """A link for `path` of `namespace/name` at `rev`, as downloads.services.request_link
     gives it (AccessDenied for a refusal, recorded); None: take the full path."""
-    req = _Request(app, rt, door, address, user_agent, base_url)
-    params = fastfacts.by_name_params(
-        tokens.token_hash(raw_token), namespace, name, rev, path, req.day
-    )
-    g = req.gather(fastfacts.BY_NAME_SQL, params)
-    if g.full_path:
-        return None
-    decision = req.decide(g, path)
-    if decision.allowed and req.fingerprinted(decision, path):
-        return None
-    if on_revision is not None and g.commit is not None:
-        on_revision(g.commit)
-    if not decision.allowed:
-        req.refuse(g, decision, f"{namespace}/{name}", path)
-    return req.issue(g, decision, EventTag.LINK_ISSUED, secrets.token_urlsafe(16), new=True)
+    with fastdb.connection(app) as conn:
+        req = _Request(conn, rt, door, address, user_agent)
+        params = fastfacts.by_name_params(
+            tokens.token_hash(raw_token), namespace, name, rev, path, req.day
+        )
+        g = req.gather(fastfacts.BY_NAME_SQL, params)
+        if g.full_path:
+            return None
+        decision = req.decide(g, path)
+        if decision.allowed and req.fingerprinted(decision, path):
+            return None
+        if on_revision is not None and g.commit is not None:
+            on_revision(g.commit)
+        if not decision.allowed:
+            req.refuse(g, decision, f"{namespace}/{name}", path)
+        link_id = secrets.token_urlsafe(16)
+        served = req.issue(g, decision, EventTag.LINK_ISSUED, link_id, new=True)
+    # Committed and the connection returned: only now is the URL signed.
+    return _sign(rt, link_id, served, decision, req.now, base_url)
 
 
 def reuse_link(
@@ -270,19 +278,22 @@ def reuse_link(
     None: take the full path."""
     if len(link_id) > MAX_LINK_ID:
         return None
-    req = _Request(app, rt, "dl", address, user_agent, base_url)
-    params = {"token_hash": tokens.token_hash(raw_token), "link_id": link_id, "day": req.day}
-    g = req.gather(fastfacts.BY_LINK_SQL, params)
-    if g.full_path:
-        return None
-    assert g.principal is not None
-    created: datetime | None = g.created_at
-    if created is None or g.owner != g.principal.user_id or req.now > created + DL_LINK_LIFETIME:
-        raise NotFound("No such download link, or it has expired.", code="not_found")
-    assert g.model is not None
-    decision = req.decide(g, g.path)
-    if decision.allowed and req.fingerprinted(decision, g.path):
-        return None
-    if not decision.allowed:
-        req.refuse(g, decision, g.model.ref, g.path)
-    return req.issue(g, decision, EventTag.LINK_USED, link_id, new=False)
+    with fastdb.connection(app) as conn:
+        req = _Request(conn, rt, "dl", address, user_agent)
+        params = {"token_hash": tokens.token_hash(raw_token), "link_id": link_id, "day": req.day}
+        g = req.gather(fastfacts.BY_LINK_SQL, params)
+        if g.full_path:
+            return None
+        assert g.principal is not None
+        created: datetime | None = g.created_at
+        expired = created is None or req.now > created + DL_LINK_LIFETIME
+        if expired or g.owner != g.principal.user_id:
+            raise NotFound("No such download link, or it has expired.", code="not_found")
+        assert g.model is not None
+        decision = req.decide(g, g.path)
+        if decision.allowed and req.fingerprinted(decision, g.path):
+            return None
+        if not decision.allowed:
+            req.refuse(g, decision, g.model.ref, g.path)
+        served = req.issue(g, decision, EventTag.LINK_USED, link_id, new=False)
+    return _sign(rt, link_id, served, decision, req.now, base_url)

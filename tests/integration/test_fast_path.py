@@ -181,3 +181,24 @@ def test_a_failing_write_answers_5xx_signs_nothing_and_writes_nothing(pg, monkey
         assert world.events("download:link:issued") == []
         assert db.session.scalar(sa.select(sa.func.count()).select_from(DownloadLink)) == 0
         assert db.session.scalar(sa.select(sa.func.count()).select_from(QuotaCounter)) == 0
+
+
+def test_the_first_request_after_a_database_restart_is_answered(pg) -> None:  # type: ignore[no-untyped-def]
+    """Every pooled connection dies when PostgreSQL restarts (here: all of the
+    database's backends are terminated, as a restart does). The facts query wrote
+    nothing, so it is retried once on a fresh connection instead of answering 503."""
+    app, world, person = pg
+    client = app.test_client()
+    ask = {"json": {"path": "config.json"}, "headers": person.auth}
+    assert client.post("/api/v1/models/acme/llm/links", **ask).status_code == 201
+    name = app.config["DATABASE_URL"].rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    after = client.post("/api/v1/models/acme/llm/links", **ask)
+    assert after.status_code == 201, after.json
+    with app.app_context():
+        assert len(world.events("download:link:issued")) == 2

@@ -1,5 +1,8 @@
-"""Link issuance: the one path by which a download is authorised, counted, recorded
-and signed, for every door (native API, Hugging Face door, web, /dl/ links).
+"""Link issuance: the path by which a download is authorised, counted, recorded and
+signed, for every door (native API, Hugging Face door, web, /dl/ links). Token-
+authenticated requests on PostgreSQL try downloads.fastpath first, which gives the
+same answers and writes the same rows in two statements, and hands anything it does
+not take to this module having written nothing.
 
 Invariant: no URL leaves this module unless its audit event has been committed.
 

@@ -80,6 +80,7 @@ def test_a_link_costs_at_most_two_round_trips_on_each_door(pg) -> None:  # type:
     ask = {"json": {"path": "config.json"}, "headers": person.auth}
     first = client.post("/api/v1/models/acme/llm/links", **ask)
     assert first.status_code == 201
+    assert "Set-Cookie" not in first.headers, "a token request got a session cookie"
     dl = f"/dl/{first.json['link_id']}"
     resolve = "/acme/llm/resolve/main/config.json"
     # Warm-up: each statement is prepared once per connection.

@@ -9,7 +9,7 @@ from flask import Response, current_app, jsonify, request
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
-from distserver.downloads.fastpath import bearer_token, issue_link
+from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import locate, request_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
@@ -50,7 +50,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
     path = check_path(string_field(data, "path", required=True) or "")
     revision = string_field(data, "revision", required=False)
     rt = current_runtime()
-    raw = bearer_token(current_app, request.headers.get("Authorization"))
+    raw = request_token()
     link = None
     if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
         link = issue_link(

@@ -67,15 +67,23 @@ def bearer_token(app: Flask, authorization: str | None) -> str | None:
     return raw
 
 
+_BEARER_KEY = "distserver.fastpath.bearer"
+
+
+def request_token() -> str | None:
+    """`bearer_token` for the current request, worked out once per request."""
+    environ = request.environ
+    if _BEARER_KEY not in environ:
+        environ[_BEARER_KEY] = bearer_token(current_app, request.headers.get("Authorization"))
+    return environ[_BEARER_KEY]
+
+
 @limiter.request_filter
 def _no_limiter_work() -> bool:
     """Flask-Limiter resolves nothing for a fast-path request: the only limit on the
     link doors is the anonymous budget, which token callers are exempt from (their
     tier's quota holds them), so resolving it per request is pure overhead."""
-    return (
-        request.endpoint in FAST_ENDPOINTS
-        and bearer_token(current_app, request.headers.get("Authorization")) is not None
-    )
+    return request.endpoint in FAST_ENDPOINTS and request_token() is not None
 
 
 class _Request:

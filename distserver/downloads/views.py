@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, redirect, request, send_file
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
-from distserver.downloads.fastpath import bearer_token, reuse_link
+from distserver.downloads.fastpath import request_token, reuse_link
 from distserver.downloads.services import use_link
 from distserver.errors import NotFound
 from distserver.extensions import db
@@ -20,7 +20,7 @@ downloads = Blueprint("downloads", __name__)
 @downloads.get("/dl/<link_id>")
 def follow_link(link_id: str) -> Response:
     rt = current_runtime()
-    raw = bearer_token(current_app, request.headers.get("Authorization"))
+    raw = request_token()
     link = None
     if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
         link = reuse_link(

@@ -26,7 +26,7 @@ from flask import Response, current_app, g, jsonify, request
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.catalog.names import MAX_PATH
-from distserver.downloads.fastpath import bearer_token, issue_link
+from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import Target, locate, request_link
 from distserver.downloads.standing import recipient_copies, served_blob
 from distserver.downloads.throttle import anonymous_downloads
@@ -97,7 +97,7 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     if request.method == "HEAD" and rt.storage.backend == "local":
         return _metadata_only(rt, namespace, name, rev, path)
     path = path[: MAX_PATH + 1]  # longer paths exist nowhere; keep the audit row small
-    raw = bearer_token(current_app, request.headers.get("Authorization"))
+    raw = request_token()
     link = None
     if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
         link = issue_link(

@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         "in two halves per server)",
     )
     parser.add_argument("--users", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--full-path",
+        action="store_true",
+        help="run the app with DOWNLOAD_FAST_PATH=false (every link through the ORM "
+        "path), to compare with the fast path on the same machine",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600:
         parser.error("--seconds must be between 1 and 600")
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = list(OWN) if args.benchmark == "all" else [args.benchmark]
     try:
-        outcomes = run(names, args.seconds, users=args.users)
+        outcomes = run(names, args.seconds, users=args.users, fast_path=not args.full_path)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

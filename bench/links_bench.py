@@ -388,8 +388,11 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
     return out
 
 
-def run(names: list[str], seconds: float, users: int = USERS) -> list[Outcome]:
-    """Set everything up once, run the named benchmarks, tear everything down."""
+def run(
+    names: list[str], seconds: float, users: int = USERS, fast_path: bool = True
+) -> list[Outcome]:
+    """Set everything up once, run the named benchmarks, tear everything down.
+    `fast_path` False runs the app with DOWNLOAD_FAST_PATH off (the ORM path)."""
     from tests.support.s3peer import S3PeerUnavailable, start_s3_peer
     from tests.support.tiers import tiers_with
 
@@ -434,6 +437,7 @@ def run(names: list[str], seconds: float, users: int = USERS) -> list[Outcome]:
             "AUDIT_SIGNING_KEY_FILE": str(_audit_key(tmp)),
             "FINGERPRINT_KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
             "FINGERPRINT_ACTIVE_KEY": "k1",
+            "DOWNLOAD_FAST_PATH": "true" if fast_path else "false",
         }
         env = _clean_env()
         env.update({f"DISTSERVER_{k}": v for k, v in settings.items()})

@@ -47,22 +47,57 @@ def record(
     link_id: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    actor = actor or SYSTEM
     event = AuditEvent(
-        occurred_at=when or utcnow(),
-        tag=str(tag),
-        actor_id=actor.user_id,
-        actor=actor.label if actor.user_id else (actor.email or "anonymous"),
-        address=actor.address,
-        user_agent=(actor.user_agent or None) and actor.user_agent[:255],
-        model=model,
-        revision=revision,
-        path=path,
-        sha256=sha256,
-        tier=tier,
-        reason=reason,
-        link_id=link_id,
-        data=event_data(data),
+        **event_values(
+            tag,
+            actor,
+            when=when,
+            model=model,
+            revision=revision,
+            path=path,
+            sha256=sha256,
+            tier=tier,
+            reason=reason,
+            link_id=link_id,
+            data=data,
+        )
     )
     session.add(event)
     return event
+
+
+def event_values(
+    tag: EventTag,
+    actor: Principal | None,
+    *,
+    when: datetime | None = None,
+    model: str | None = None,
+    revision: str | None = None,
+    path: str | None = None,
+    sha256: str | None = None,
+    tier: str | None = None,
+    reason: str | None = None,
+    link_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit event (every column but `id`), as `record`
+    writes them. The one place an event's row is built: the ORM path (`record`) and
+    the download fast path's single-statement insert both take their values here, so
+    the two write identical rows and `data` is filtered and encoded one way."""
+    actor = actor or SYSTEM
+    return {
+        "occurred_at": when or utcnow(),
+        "tag": str(tag),
+        "actor_id": actor.user_id,
+        "actor": actor.label if actor.user_id else (actor.email or "anonymous"),
+        "address": actor.address,
+        "user_agent": (actor.user_agent or None) and actor.user_agent[:255],
+        "model": model,
+        "revision": revision,
+        "path": path,
+        "sha256": sha256,
+        "tier": tier,
+        "reason": reason,
+        "link_id": link_id,
+        "data": event_data(data),
+    }

@@ -1,5 +1,8 @@
-"""Link issuance: the one path by which a download is authorised, counted, recorded
-and signed, for every door (native API, Hugging Face door, web, /dl/ links).
+"""Link issuance: the path by which a download is authorised, counted, recorded and
+signed, for every door (native API, Hugging Face door, web, /dl/ links). Token-
+authenticated requests on PostgreSQL try downloads.fastpath first, which gives the
+same answers and writes the same rows in two statements, and hands anything it does
+not take to this module having written nothing.
 
 Invariant: no URL leaves this module unless its audit event has been committed.
 
@@ -31,6 +34,7 @@ from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.services import find_file, find_model, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
+from distserver.downloads.records import issue_data, link_outcome, refusal_data
 from distserver.errors import DistserverError, NotFound
 from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
 from distserver.observability.metrics import metered_link
@@ -126,6 +130,7 @@ def request_link(
         session, rt, EventTag.LINK_ISSUED, principal, target, decision, now, door, link.id, copy
     )
     session.commit()
+    link_outcome(door, decision, fast=False)
     return _sign(rt, link.id, served, decision, now, base_url)
 
 
@@ -161,6 +166,7 @@ def use_link(
         session, rt, EventTag.LINK_USED, principal, target, decision, now, "dl", link.id, copy
     )
     session.commit()
+    link_outcome("dl", decision, fast=False)
     return _sign(rt, link.id, served, decision, now, base_url)
 
 
@@ -299,9 +305,10 @@ def _refuse(
         revision=target.revision.commit if target.revision else None,
         path=path,
         reason=decision.reason,
-        data={"door": door},
+        data=refusal_data(door),
     )
     session.commit()
+    link_outcome(door, decision, fast=False)
     raise AccessDenied(decision)
 
 
@@ -318,18 +325,7 @@ def _record_issue(
     copy: MarkedCopy | None = None,
 ) -> None:
     assert target.revision and target.file
-    tier = rt.tiers.get(decision.tier or "")
-    agreement = tier.agreement if tier else None
-    data: dict[str, object] = {"door": door, "link_ttl": decision.link_ttl}
-    if agreement is not None:
-        # The terms the download was granted under, for receipts and audits.
-        data.update(agreement=agreement.name, agreement_version=agreement.version)
-    if copy is not None:
-        data.update(
-            fingerprint_id=copy.fingerprint_id,
-            key_id=copy.key_id,
-            original_sha256=copy.original_sha256,
-        )
+    data = issue_data(rt, decision, door, copy)
     record(
         session,
         tag,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
 
-from distserver.accounts.sessions import current_principal
+from distserver.accounts.sessions import client_address, current_principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
+from distserver.downloads.fastpath import request_token, reuse_link
 from distserver.downloads.services import use_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import NotFound
@@ -21,9 +22,22 @@ downloads = Blueprint("downloads", __name__)
 @downloads.get("/dl/<link_id>")
 @anonymous_downloads
 def follow_link(link_id: str) -> Response:
-    link = use_link(
-        db.session, current_runtime(), current_principal(), link_id, base_url=external_base() + "/"
-    )
+    rt = current_runtime()
+    raw = request_token()
+    base_url = external_base() + "/"
+    link = None
+    if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
+        link = reuse_link(
+            current_app,
+            rt,
+            raw,
+            link_id,
+            base_url=base_url,
+            address=client_address(),
+            user_agent=request.headers.get("User-Agent"),
+        )
+    if link is None:
+        link = use_link(db.session, rt, current_principal(), link_id, base_url=base_url)
     response = redirect(link.url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response

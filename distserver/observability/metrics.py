@@ -170,9 +170,10 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 
 def metered_link(func: Callable[P, R]) -> Callable[P, R]:
-    """Wraps a link-service entry point (request_link, use_link): times it and counts its
-    outcome. The door is the call's `door` keyword ("dl" when it has none); a refusal is
-    an exception carrying `decision.reason`, any other error is counted as "failed"."""
+    """Wraps a link-service entry point (request_link, use_link) and times it. The door
+    is the call's `door` keyword ("dl" when it has none). Issued and refused links are
+    counted where their outcome is known (downloads.records.link_outcome, shared with
+    the fast path); an error that carries no decision is counted here as "failed"."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -182,19 +183,14 @@ def metered_link(func: Callable[P, R]) -> Callable[P, R]:
         door = str(kwargs.get("door") or "dl")
         started = time.perf_counter()
         try:
-            result = func(*args, **kwargs)
+            return func(*args, **kwargs)
         except Exception as exc:
-            decision = getattr(exc, "decision", None)
-            if decision is not None:
-                metrics.link_child(door, "refused", decision.reason or "").inc()
-            else:
+            if getattr(exc, "decision", None) is None:
                 code = str(getattr(exc, "code", "") or "error")
                 metrics.link_child(door, "failed", code).inc()
-            metrics.decision_child(door).observe(time.perf_counter() - started)
             raise
-        metrics.link_child(door, "issued", "").inc()
-        metrics.decision_child(door).observe(time.perf_counter() - started)
-        return result
+        finally:
+            metrics.decision_child(door).observe(time.perf_counter() - started)
 
     return wrapper
 

@@ -26,6 +26,7 @@ from distserver.storage.base import (
     blob_key,
     validate_ttl,
 )
+from distserver.storage.sigv4 import Credentials, QueryPresigner
 
 MB = 1024 * 1024
 # One CopyObject copies up to 5 GiB; only larger objects need UploadPartCopy, which
@@ -119,19 +120,20 @@ class S3Storage:
         self.client = client or session.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
-        # Presigning is computed locally: this client never sends a request, it only
-        # names (and signs for) the host that clients will send theirs to.
-        self.signing_client = self.client
-        if public_endpoint_url and public_endpoint_url != endpoint_url:
-            self.signing_client = session.client(
-                "s3", endpoint_url=public_endpoint_url, region_name=region, config=config
-            )
         chunk = chunk_mb * MB
         self.upload_config = TransferConfig(
             multipart_threshold=chunk,
             multipart_chunksize=chunk,
             max_concurrency=max_concurrency,
             preferred_transfer_client="classic",
+        )
+        # Links name (and are signed for) the host clients send their requests to, which
+        # may differ from the one this server talks to.
+        self.presigner = QueryPresigner(
+            public_endpoint_url or self.client.meta.endpoint_url,
+            self.client.meta.region_name,
+            bucket,
+            self._credentials,
         )
         self.copy_config = TransferConfig(
             multipart_threshold=COPY_THRESHOLD,
@@ -273,19 +275,22 @@ class S3Storage:
         except BotoCoreError as exc:
             raise self._error("DELETE", key, exc) from None
 
+    def _credentials(self) -> Credentials:
+        # The chain botocore resolved for this client (refreshed by botocore if it is
+        # a refreshable kind, e.g. an instance role).
+        chain = self.client._request_signer._credentials
+        if chain is None:
+            raise NoCredentialsError()
+        frozen = chain.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
     def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+        """Signed locally with SigV4 query parameters (see storage/sigv4.py), equal to
+        what boto3's `generate_presigned_url("get_object", ...)` gives."""
         validate_ttl(ttl)
-        params = {
-            "Bucket": self.bucket,
-            "Key": validate_key(key),
-            "ResponseContentDisposition": content_disposition(filename),
-        }
+        params = {"response-content-disposition": content_disposition(filename)}
         try:
-            return str(
-                self.signing_client.generate_presigned_url(
-                    "get_object", Params=params, ExpiresIn=ttl
-                )
-            )
+            return self.presigner.url(validate_key(key), expires=ttl, params=params)
         except (ClientError, BotoCoreError) as exc:
             raise self._error("signing a link", key, exc) from None
 

@@ -1,0 +1,105 @@
+"""The fast path's writes, each one statement (and so one transaction, durable when it
+returns; see fastdb):
+
+- `ISSUE_COUNTED`: the quota upsert that refuses past the limit
+  (`ON CONFLICT ... DO UPDATE ... WHERE used < quota RETURNING`), then, only if it
+  counted, the link row and the issued (or used) event; if it did not count, the
+  refusal event instead. N concurrent requests against a quota of K give exactly
+  min(N, K) links: the upsert takes the counter's row lock and re-checks the limit
+  on the locked row.
+- `ISSUE_UNCOUNTED`: a tier without a quota (staff): the link row and its event.
+- `REFUSE`: a refusal the policy made on the gathered facts: its event.
+
+Every statement also moves the token's `last_used_at` when it is due, so a link
+needs no separate write for it. Event rows come from audit.service.event_values,
+the same function the ORM path uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVENT_COLUMNS = (
+    "occurred_at",
+    "tag",
+    "actor_id",
+    "actor",
+    "address",
+    "user_agent",
+    "model",
+    "revision",
+    "path",
+    "sha256",
+    "tier",
+    "reason",
+    "link_id",
+    "data",
+)
+# Each placeholder typed, so NULLs and the UNION below need no inference.
+_EVENT_TYPES = {"occurred_at": "timestamptz", "actor_id": "integer"}
+LINK_COLUMNS = (
+    "id",
+    "user_id",
+    "address",
+    "model_id",
+    "revision_id",
+    "path",
+    "sha256",
+    "size",
+    "tier",
+    "door",
+    "created_at",
+    "expires_at",
+)
+_LINK_TYPES = {
+    "user_id": "bigint",
+    "model_id": "bigint",
+    "revision_id": "bigint",
+    "size": "bigint",
+    "created_at": "timestamptz",
+    "expires_at": "timestamptz",
+}
+
+
+# The statements below are put together once, at import, from the constant column
+# names above; every value is a bound parameter.  (Hence the S608 exemptions.)
+def _select(prefix: str, columns: tuple[str, ...], types: dict[str, str]) -> str:
+    return ", ".join(f"%({prefix}{c})s::{types.get(c, 'text')}" for c in columns)
+
+
+_EVENTS = f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)})"
+_LINKS = f"INSERT INTO download_links ({', '.join(LINK_COLUMNS)})"
+_TOUCH = (
+    "touch AS (UPDATE api_tokens SET last_used_at = %(now)s::timestamptz"
+    " WHERE id = %(token_id)s AND %(touch)s)"
+)
+_COUNT = """counted AS (
+  INSERT INTO quota_counters (subject, tier, day, used)
+  VALUES (%(subject)s, %(tier)s, %(day)s, 1)
+  ON CONFLICT (subject, tier, day) DO UPDATE SET used = quota_counters.used + 1
+   WHERE quota_counters.used < %(quota)s
+  RETURNING used)"""
+_LINK_IF = f"""link AS (
+  {_LINKS}
+  SELECT {_select("l_", LINK_COLUMNS, _LINK_TYPES)} FROM counted WHERE %(new_link)s)"""  # noqa: S608
+_EVENT_EITHER = f"""event AS (
+  {_EVENTS}
+  SELECT {_select("e_", EVENT_COLUMNS, _EVENT_TYPES)} FROM counted
+  UNION ALL
+  SELECT {_select("r_", EVENT_COLUMNS, _EVENT_TYPES)}
+   WHERE NOT EXISTS (SELECT 1 FROM counted))"""  # noqa: S608
+
+ISSUE_COUNTED = f"""WITH {_TOUCH}, {_COUNT}, {_LINK_IF}, {_EVENT_EITHER}
+SELECT EXISTS (SELECT 1 FROM counted)"""  # noqa: S608
+
+ISSUE_UNCOUNTED = f"""WITH {_TOUCH}, link AS (
+  {_LINKS}
+  SELECT {_select("l_", LINK_COLUMNS, _LINK_TYPES)} WHERE %(new_link)s)
+{_EVENTS} SELECT {_select("e_", EVENT_COLUMNS, _EVENT_TYPES)}"""
+
+REFUSE = f"""WITH {_TOUCH}
+{_EVENTS} SELECT {_select("r_", EVENT_COLUMNS, _EVENT_TYPES)}"""
+
+
+def prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + k: v for k, v in values.items()}

@@ -1,0 +1,205 @@
+"""The download fast path on the real PostgreSQL: its round-trip budget, counted from
+libpq's own protocol trace of every connection the app uses; the event committed,
+durably, before the signer runs; a failing write answering 5xx with nothing signed
+and nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from distserver.downloads import fastdb
+from distserver.downloads.models import DownloadLink, QuotaCounter
+from distserver.extensions import db
+from distserver.runtime import current_runtime
+from tests.support.world import World
+
+# Round trips per link: the facts query and the one writing statement.
+BUDGET = 2
+LINKS = 12
+
+
+@pytest.fixture
+def pg(make_app, tmp_path: Path):  # type: ignore[no-untyped-def]
+    app = make_app("postgres")
+    with app.app_context():
+        world = World(app, tmp_path / "src")
+        world.model("acme/llm", stage="research-access")
+        person = world.person("r@example.org", tiers=("researcher",))
+        db.session.remove()
+    yield app, world, person
+    fastdb.dispose(app)
+
+
+@contextmanager
+def round_trips(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """libpq's trace of every connection the app checks out (ORM pool and fast-path
+    pool) while the block runs: one ReadyForQuery from the server per round trip,
+    whatever caused it (statement, BEGIN, COMMIT, ROLLBACK, pre-ping)."""
+    with app.app_context():
+        engines = [db.engine, fastdb.engine(app)]
+    fd, name = tempfile.mkstemp(suffix=".pqtrace")
+
+    def on(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        dbapi_conn.pgconn.trace(fd)
+        dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def off(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.pgconn.untrace()
+
+    for engine in engines:
+        sa.event.listen(engine.pool, "checkout", on)
+        sa.event.listen(engine.pool, "checkin", off)
+    lines: list[str] = []
+    try:
+        yield lines
+    finally:
+        for engine in engines:
+            sa.event.remove(engine.pool, "checkout", on)
+            sa.event.remove(engine.pool, "checkin", off)
+        os.close(fd)
+        lines.extend(Path(name).read_text(errors="replace").splitlines())
+        os.unlink(name)
+
+
+def ready(lines: list[str]) -> int:
+    return sum(1 for line in lines if line.startswith("B\t") and "ReadyForQuery" in line)
+
+
+def test_a_link_costs_at_most_two_round_trips_on_each_door(pg) -> None:  # type: ignore[no-untyped-def]
+    app, _, person = pg
+    client = app.test_client()
+    ask = {"json": {"path": "config.json"}, "headers": person.auth}
+    first = client.post("/api/v1/models/acme/llm/links", **ask)
+    assert first.status_code == 201
+    assert "Set-Cookie" not in first.headers, "a token request got a session cookie"
+    dl = f"/dl/{first.json['link_id']}"
+    resolve = "/acme/llm/resolve/main/config.json"
+    # Warm-up: each statement is prepared once per connection.
+    for _ in range(2):
+        assert client.post("/api/v1/models/acme/llm/links", **ask).status_code == 201
+        assert client.get(dl, headers=person.auth).status_code == 302
+        assert client.get(resolve, headers=person.auth).status_code == 302
+    for door, call in (
+        ("api", lambda: client.post("/api/v1/models/acme/llm/links", **ask)),
+        ("dl", lambda: client.get(dl, headers=person.auth)),
+        ("hf", lambda: client.get(resolve, headers=person.auth)),
+    ):
+        with round_trips(app) as lines:
+            statuses = {call().status_code for _ in range(LINKS)}
+        assert statuses <= {201, 302}, (door, statuses)
+        per_link = ready(lines) / LINKS
+        text = "\n".join(lines)
+        print(f"\n{door}: {per_link} round trips per link")
+        assert per_link <= BUDGET, f"{door}: {per_link} round trips per link\n{text[:3000]}"
+        assert '"BEGIN"' not in text and '"COMMIT"' not in text and '"ROLLBACK"' not in text
+
+
+def test_a_refusal_costs_at_most_two_round_trips(pg) -> None:  # type: ignore[no-untyped-def]
+    app, world, _ = pg
+    with app.app_context():
+        stranger = world.person("s@example.org")
+        db.session.remove()
+    client = app.test_client()
+    ask = {"json": {"path": "config.json"}, "headers": stranger.auth}
+    for _ in range(2):
+        assert client.post("/api/v1/models/acme/llm/links", **ask).status_code == 403
+    with round_trips(app) as lines:
+        for _ in range(LINKS):
+            assert client.post("/api/v1/models/acme/llm/links", **ask).json["error"]["code"] == (
+                "no_grant"
+            )
+    assert ready(lines) / LINKS <= BUDGET
+    with app.app_context():
+        assert len(world.events("download:link:refused")) == LINKS + 2
+
+
+def test_the_event_is_committed_durably_before_the_signer_runs(pg, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app, _, person = pg
+    url = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        # The database's own default says otherwise: the fast path sets its own.
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    fastdb.dispose(app)
+    with app.app_context():
+        storage = current_runtime().storage
+    seen: list[tuple[Any, ...]] = []
+    real = storage.signed_url
+
+    def signer(*args: Any, **kwargs: Any) -> str:
+        # Its own connection: only committed rows are visible to it.
+        with psycopg.connect(url) as own:
+            row = own.execute(
+                "SELECT l.id, e.tag, e.link_id FROM download_links l"
+                " JOIN audit_events e ON e.link_id = l.id"
+                " ORDER BY e.id DESC LIMIT 1"
+            ).fetchone()
+        assert row is not None
+        seen.append(row)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "signed_url", signer)
+    r = app.test_client().post(
+        "/api/v1/models/acme/llm/links", json={"path": "config.json"}, headers=person.auth
+    )
+    assert r.status_code == 201, r.json
+    assert seen == [(r.json["link_id"], "download:link:issued", r.json["link_id"])]
+    assert fastdb.fetch_one(app, "SHOW synchronous_commit", {}) == ("on",)
+
+
+def test_a_failing_write_answers_5xx_signs_nothing_and_writes_nothing(pg, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app, world, person = pg
+    url = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as own:
+        own.execute(
+            "CREATE FUNCTION refuse_link() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN RAISE EXCEPTION 'disk full (test)'; END$$"
+        )
+        own.execute(
+            "CREATE TRIGGER refuse_link BEFORE INSERT ON download_links"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_link()"
+        )
+    with app.app_context():
+        storage = current_runtime().storage
+    calls: list[Any] = []
+    monkeypatch.setattr(storage, "signed_url", lambda *a, **k: calls.append(a) or "x")
+    r = app.test_client().post(
+        "/api/v1/models/acme/llm/links", json={"path": "config.json"}, headers=person.auth
+    )
+    assert 500 <= r.status_code < 600, r.status_code
+    assert set(r.json["error"]) == {"code", "message"} and b"Traceback" not in r.data
+    assert calls == []
+    with app.app_context():
+        assert world.events("download:link:issued") == []
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(DownloadLink)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(QuotaCounter)) == 0
+
+
+def test_the_first_request_after_a_database_restart_is_answered(pg) -> None:  # type: ignore[no-untyped-def]
+    """Every pooled connection dies when PostgreSQL restarts (here: all of the
+    database's backends are terminated, as a restart does). The facts query wrote
+    nothing, so it is retried once on a fresh connection instead of answering 503."""
+    app, world, person = pg
+    client = app.test_client()
+    ask = {"json": {"path": "config.json"}, "headers": person.auth}
+    assert client.post("/api/v1/models/acme/llm/links", **ask).status_code == 201
+    name = app.config["DATABASE_URL"].rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    after = client.post("/api/v1/models/acme/llm/links", **ask)
+    assert after.status_code == 201, after.json
+    with app.app_context():
+        assert len(world.events("download:link:issued")) == 2

@@ -8,18 +8,22 @@ parses and adds up both workers' counts."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.live_gunicorn import start_gunicorn
+from tests.support.job_processes import start_jobs
+from tests.support.live_gunicorn import free_port, start_gunicorn
 from tests.support.production import production_env
 from tests.support.s3fixtures import s3_settings
 
@@ -27,6 +31,7 @@ pytestmark = [pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 PASSWORD = "a long passphrase for the log test"
+REDIS_URL = "redis://127.0.0.1:6379/13"  # a db number this test owns and flushes
 WRONG = "not the passphrase at all"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -98,11 +103,35 @@ def _exercise(base: str, token: str, secrets: list[str]) -> list[str]:
     return ids
 
 
+def _mailed_reset_token(base: str, outbox: Path) -> str:
+    """Ask for a password reset; the worker mails it. Returns the mailed link's token."""
+    http = requests.Session()
+    http.trust_env = False
+    page = http.get(f"{base}/forgot")
+    csrf, cookie = CSRF.search(page.text), _set_cookie(page, "session")
+    assert csrf and cookie, page.text[:300]
+    asked = http.post(
+        f"{base}/forgot",
+        data={"csrf_token": csrf.group(1), "email": "r@example.org"},
+        headers={"Cookie": f"session={cookie}"},
+    )
+    assert asked.status_code in (200, 302), asked.text[:300]
+    deadline = time.monotonic() + 60
+    while not list(outbox.glob("*.json")):
+        assert time.monotonic() < deadline, "the worker sent no reset mail within 60 s"
+        time.sleep(0.2)
+    (mail,) = [json.loads(p.read_text()) for p in outbox.glob("*.json")]
+    found = re.search(r"/reset/(\S+)", mail["body"])
+    assert found, mail["body"]
+    return found.group(1)
+
+
 @pytest.mark.parametrize("storage", ["local", "s3"])
 def test_no_credential_in_any_line_a_production_run_writes(
     storage: str, tmp_path: Path, s3_peer: Any
 ) -> None:
-    keys = production_env(tmp_path / "keys")
+    port = free_port()  # local-backend links name the server: EXTERNAL_URL holds its port
+    keys = production_env(tmp_path / "keys", external_url=f"http://127.0.0.1:{port}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
     if storage == "s3":
         env.update(s3_peer.env())
@@ -115,8 +144,11 @@ def test_no_credential_in_any_line_a_production_run_writes(
             "DISTSERVER_INSTANCE_DIR": str(tmp_path / "instance"),
             "DISTSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+            # Jobs (mail here) go through Redis to a real `distserver jobs worker`.
+            "DISTSERVER_REDIS_URL": REDIS_URL,
         }
     )
+    redis.Redis.from_url(REDIS_URL).flushdb()
     logs = tmp_path / "logs"
     logs.mkdir()
     cli_log = logs / "cli-stderr.log"
@@ -132,10 +164,12 @@ def test_no_credential_in_any_line_a_production_run_writes(
     cli(["models", "publish", "acme/llm", str(src)], env, cli_log)
     cli(["audit", "seal"], env, cli_log)
 
-    server = start_gunicorn(env, logs / "gunicorn", workers=2)
+    server = start_gunicorn(env, logs / "gunicorn", workers=2, port=port)
+    worker = start_jobs("worker", env, logs / "worker", "--processes", "1", "--threads", "2")
     secrets = [token, PASSWORD, WRONG, keys["DISTSERVER_SECRET_KEY"]]
     try:
         ids = _exercise(server.url, token, secrets)
+        secrets.append(_mailed_reset_token(server.url, tmp_path / "instance" / "outbox"))
         http = requests.Session()
         http.trust_env = False
         # Several scrapes land on both workers; each answer adds up every worker's counts.
@@ -145,6 +179,8 @@ def test_no_credential_in_any_line_a_production_run_writes(
         assert scraped.status_code == 200, scraped.text
     finally:
         server.stop()
+        worker.stop()
+        redis.Redis.from_url(REDIS_URL).flushdb()
 
     families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
     issued = sum(
@@ -155,11 +191,11 @@ def test_no_credential_in_any_line_a_production_run_writes(
     assert issued >= 6  # two to the token holder, the HF door's, four anonymous ones
     assert "distserver_audit_sealing_lag_seconds" in families
 
-    written = {p.name: p.read_text() for p in logs.rglob("*.log")}
-    assert "prod-log-test-0001" in written["stderr.log"] and ids
-    assert '"route":"/api/v1/models/<namespace>/<name>/links"' in written["stderr.log"]
+    written = {str(p.relative_to(logs)): p.read_text() for p in logs.rglob("*.log")}
+    assert "prod-log-test-0001" in written["gunicorn/stderr.log"] and ids
+    assert '"route":"/api/v1/models/<namespace>/<name>/links"' in written["gunicorn/stderr.log"]
     for name, text in written.items():
-        leak = re.search(r"/files/(?!<token>)[^\s\"]{8}", text)
+        leak = re.search(r"/files/(?!<token>|\[redacted\])[^\s\"]{8}", text)
         assert leak is None, f"a /files/ token ({leak and leak.group(0)}...) appears in {name}"
     markers = ("dst_", "X-Amz-Signature", "X-Amz-Credential", "session=", "token=")
     for name, text in written.items():

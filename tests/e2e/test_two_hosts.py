@@ -6,13 +6,17 @@ the real client each request names (TRUSTED_PROXY_COUNT = 1):
 - a grant made through one host is honoured by the other at once;
 - the anonymous limit counts across both hosts per real client address;
 - a halt through one host stops links (new ones and /dl/ ones) on the other;
-- the audit log records the real client addresses, never the proxy's.
+- the audit log records the real client addresses, never the proxy's;
+- with one worker and two schedulers (one per host) running beside them, sealing runs
+  exactly once per period, and the sealed log verifies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +24,13 @@ from typing import Any
 import pytest
 import redis
 import requests
+import sqlalchemy as sa
 
 from distserver.audit.tags import EventTag
 from distserver.extensions import db
 from tests.access.support import ANSWERS, sha, writer
 from tests.support.forwarding_proxy import ForwardingProxy
+from tests.support.job_processes import BIN, JobProcess, start_jobs
 from tests.support.live_gunicorn import LiveGunicorn, start_gunicorn
 from tests.support.production import production_env
 from tests.support.s3fixtures import s3_settings
@@ -32,6 +38,7 @@ from tests.support.world import DEFAULT_FILES, World
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.s3]
 
+SEAL_PERIOD = 2  # seconds
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a db number this test owns and flushes
 PROXY_ADDRESS = "127.0.0.1"  # what both hosts see as the TCP peer
 RESEARCHER, ANNE, BEN = "198.51.100.10", "198.51.100.21", "203.0.113.22"
@@ -105,11 +112,22 @@ def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
             "DISTSERVER_REDIS_URL": REDIS_URL,
             "DISTSERVER_TRUSTED_PROXY_COUNT": "1",
             "DISTSERVER_ANONYMOUS_RATE_LIMIT": "3 per minute",
+            # The schedule: sealing every SEAL_PERIOD seconds, nothing else.
+            "DISTSERVER_JOBS_SEAL_PERIOD": str(SEAL_PERIOD),
+            "DISTSERVER_JOBS_RELEASES_TICK_PERIOD": "0",
+            "DISTSERVER_JOBS_GRANT_REMINDER_PERIOD": "0",
+            "DISTSERVER_JOBS_REVIEW_DIGEST_PERIOD": "0",
+            "DISTSERVER_MAIL_BACKEND": "outbox",
         }
     )
     hosts: list[LiveGunicorn] = []
+    jobs: list[JobProcess] = []
     proxy: ForwardingProxy | None = None
     try:
+        jobs.append(start_jobs("worker", env, tmp_path / "worker", "--processes", "1"))
+        for name in ("scheduler-a", "scheduler-b"):  # one per host: they must share periods
+            jobs.append(start_jobs("scheduler", env, tmp_path / name))
+        started = time.time()
         for name in ("host-a", "host-b"):
             host_env = {**env, "DISTSERVER_INSTANCE_DIR": str(tmp_path / name / "instance")}
             hosts.append(start_gunicorn(host_env, tmp_path / name / "logs"))
@@ -168,11 +186,16 @@ def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "halted"
         reused = call("GET", f"/dl/{granted.json()['link_id']}", B, RESEARCHER, headers=researcher)
         assert reused.status_code == 403, reused.text
+
+        # Let at least two whole sealing periods pass with both schedulers running.
+        time.sleep(max(0.0, started + 2.5 * SEAL_PERIOD - time.time()) + SEAL_PERIOD)
     finally:
         if proxy is not None:
             proxy.stop()
         for host in hosts:
             host.stop()
+        for process in jobs:
+            process.stop()
 
     assert set(proxy.served) == {A, B}
     with app.app_context():
@@ -197,8 +220,29 @@ def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
         clients = {x["client"] for x in lines if x.get("logger") == "distserver.request"}
         assert clients - {PROXY_ADDRESS} and clients - {PROXY_ADDRESS} <= real, clients
 
-    # --- Worker and scheduler (done-when 2, last clause) ------------------------------
-    # TO ADD AT MERGE (depends on the `jobs` branch's `distserver jobs worker|scheduler`):
-    # start one worker and one scheduler process with `env` above, let two sealing
-    # periods pass, and assert that each period sealed exactly once (one checkpoint per
-    # period in audit_checkpoints, the chain verifies with `distserver audit verify`).
+    # Worker and schedulers: each sealing period was enqueued by exactly one of the two
+    # schedulers, every period that passed was, the worker sealed every event, and the
+    # sealed log verifies.
+    schedulers = jobs[1:]
+    assert all(p.process.returncode == 0 for p in jobs), [p.lines()[-5:] for p in jobs]
+    periods = [start for scheduler in schedulers for start in scheduler.scheduled("audit.seal")]
+    assert len(periods) == len(set(periods)) >= 3, periods
+    assert sorted(periods) == list(range(min(periods), max(periods) + 1, SEAL_PERIOD)), periods
+    with app.app_context():
+        db.session.remove()
+        unsealed = db.session.scalar(
+            sa.text(
+                "SELECT count(*) FROM audit_events e"
+                " LEFT JOIN audit_seals s ON s.event_id = e.id WHERE s.seq IS NULL"
+            )
+        )
+        assert unsealed == 0
+    verify = subprocess.run(
+        [str(BIN / "distserver"), "audit", "verify"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stderr

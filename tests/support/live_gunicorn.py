@@ -43,8 +43,11 @@ class LiveGunicorn:
                 self.process.wait(timeout=10)
 
 
-def start_gunicorn(env: dict[str, str], logs: Path, *, workers: int = 1) -> LiveGunicorn:
-    port = free_port()
+def start_gunicorn(
+    env: dict[str, str], logs: Path, *, workers: int = 1, port: int | None = None
+) -> LiveGunicorn:
+    """`port`: a free port chosen beforehand, when the settings must name it (EXTERNAL_URL)."""
+    port = port or free_port()
     logs.mkdir(parents=True, exist_ok=True)
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     process = subprocess.Popen(

@@ -43,6 +43,7 @@ from distserver.downloads.services import (
 from distserver.errors import NotFound
 from distserver.extensions import limiter
 from distserver.fingerprint.copies import is_weights
+from distserver.observability.metrics import timed_fast_link
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
@@ -234,6 +235,7 @@ class _Request:
         return bool(tier and tier.fingerprint and path and is_weights(path))
 
 
+@timed_fast_link
 def issue_link(
     app: Flask,
     rt: Runtime,
@@ -272,6 +274,7 @@ def issue_link(
     return _sign(rt, link_id, served, decision, req.now, base_url)
 
 
+@timed_fast_link
 def reuse_link(
     app: Flask,
     rt: Runtime,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 import click
+import pyotp
 from flask.cli import with_appcontext
 
 from distserver.accounts.admin import change_role, suspend_user, unsuspend_user
 from distserver.accounts.models import STAFF_ROLES
 from distserver.accounts.services import create_token, create_user, get_user
 from distserver.cli_support import actor, as_option
-from distserver.errors import BadRequest
+from distserver.errors import BadRequest, Conflict, Forbidden
 from distserver.extensions import db
 
 
@@ -89,6 +90,36 @@ def users_role(
     for role in remove_roles:
         change_role(db.session, user, role, add=False, actor=who)
     click.echo(f"{user.email}: {', '.join(sorted(user.role_names)) or 'no staff role'}")
+
+
+@users.command("totp-code")
+@click.argument("email")
+@with_appcontext
+def users_totp_code(email: str) -> None:
+    """Print a staff user's current authenticator code (development only: the demo)."""
+    from flask import current_app
+
+    from distserver.accounts import totp
+    from distserver.db import utcnow
+
+    if current_app.config.get("ENV") != "development":
+        raise Forbidden(
+            "totp-code works in development only (the demo); elsewhere the code comes "
+            "from the user's own authenticator app.",
+            code="development_only",
+        )
+    user = get_user(db.session, email)
+    if not user.totp_enabled or user.totp_secret is None:
+        raise BadRequest(f"{user.email} has no authenticator enrolled.", code="not_enrolled")
+    code = pyotp.TOTP(totp.decrypt_secret(user.totp_secret))
+    step = code.timecode(utcnow())
+    # A code is accepted once: after a sign-in in this 30-second step, the next step's
+    # code (inside the accepted window) is the one that works.
+    if user.totp_last_step is not None and step <= user.totp_last_step:
+        step = user.totp_last_step + 1
+    if step > code.timecode(utcnow()) + totp.VALID_WINDOW:
+        raise Conflict("This code was just used: try again in 30 seconds.", code="code_used")
+    click.echo(code.generate_otp(step))
 
 
 @click.group()

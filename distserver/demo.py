@@ -126,6 +126,7 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
     from distserver.audit.service import SYSTEM
     from distserver.catalog.publish import publish
     from distserver.catalog.services import create_model
+    from distserver.catalog.tags import tag_revision
     from distserver.errors import ConfigError
     from distserver.extensions import db
     from distserver.releases.services import seed_stage, signoff
@@ -161,7 +162,7 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
             model = create_model(
                 session, ns, name, plan=rt.plans[plan], title=name, card=card, actor=SYSTEM
             )
-            publish(
+            revision = publish(
                 session,
                 rt.storage,
                 model,
@@ -169,6 +170,7 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
                 actor=publisher,
                 journal_path=directory / "journal.json",
             )
+            tag_revision(session, model, revision, "v1.0", publisher)
             if stage:
                 seed_stage(session, model, stage, rt.plans)
             models[ref] = model

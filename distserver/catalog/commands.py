@@ -12,8 +12,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from distserver.catalog.names import split_ref
 from distserver.catalog.publish import PublishProgress, publish
 from distserver.catalog.services import create_model
+from distserver.catalog.tags import check_tag, find_tag, tag_revision
 from distserver.cli_support import actor, as_option, instance_path, model_arg, runtime
-from distserver.errors import BadRequest
+from distserver.errors import BadRequest, Conflict
 from distserver.extensions import db
 
 
@@ -44,14 +45,24 @@ def models_create(model_ref: str, plan: str, title: str, as_email: str | None) -
 @click.argument("model_ref", metavar="NS/NAME")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--message", default="")
+@click.option("--tag", default=None, help="Name the new revision (for example v1.0).")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True)
 @as_option
 @with_appcontext
 def models_publish(
-    model_ref: str, directory: Path, message: str, workers: int, as_email: str | None
+    model_ref: str,
+    directory: Path,
+    message: str,
+    tag: str | None,
+    workers: int,
+    as_email: str | None,
 ) -> None:
     """Upload DIRECTORY as a new revision; prints its commit id."""
     model = model_arg(model_ref)
+    if tag is not None:
+        check_tag(tag)  # before any upload
+        if find_tag(db.session, model, tag) is not None:
+            raise Conflict(f"{model.ref} already has a tag {tag!r}; tags are never moved.")
     console = Console(stderr=True)  # stdout carries only the commit id
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(
@@ -77,4 +88,6 @@ def models_publish(
             progress=hooks,
             workers=workers,
         )
+    if tag is not None:
+        tag_revision(db.session, model, revision, tag, actor(as_email))
     click.echo(revision.commit)

@@ -26,6 +26,7 @@ from flask import Response, g, jsonify, request
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
+from distserver.downloads.counts import recent_downloads
 from distserver.downloads.services import Target, locate, request_link
 from distserver.downloads.standing import recipient_copies, served_blob
 from distserver.downloads.throttle import anonymous_downloads
@@ -55,8 +56,15 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     principal = current_principal()
     found = find_visible(db.session, rt, principal, namespace, name, rev)
     served = _served(rt, principal, found) if flag("blobs") else None
+    downloads = recent_downloads(db.session, [found.model.ref])[found.model.ref]
     info = model_info(
-        found.model, found.revision, found.facts, rt.tiers, blobs=flag("blobs"), served=served
+        found.model,
+        found.revision,
+        found.facts,
+        rt.tiers,
+        blobs=flag("blobs"),
+        served=served,
+        downloads=downloads,
     )
     return jsonify(info)
 

@@ -7,89 +7,16 @@ README's screenshots are retaken by this run into test-artifacts/readme-screensh
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.browser.accessibility import assert_accessible
+from tests.support.demo_process import BIN, Demo, fresh_demo  # noqa: F401  (the fixture)
 
-BIN = Path(sys.executable).parent / "distserver"
 ROOT = Path(__file__).resolve().parents[2]
 README_SHOTS = ROOT / "test-artifacts" / "readme-screenshots"
 VIEWPORT = {"width": 1000, "height": 700}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Demo:
-    url: str
-    printed: str
-    env: dict[str, str]
-
-    def password(self, email: str) -> str:
-        match = re.search(rf"^\s+{re.escape(email)}\s.*password (\S+)", self.printed, re.M)
-        assert match, f"the demo printed no password for {email}:\n{self.printed}"
-        return match.group(1)
-
-    def totp_code(self, email: str) -> str:
-        """The README's second terminal: `distserver users totp-code EMAIL`."""
-        done = subprocess.run(
-            [str(BIN), "users", "totp-code", email],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        code = done.stdout.strip()
-        assert re.fullmatch(r"\d{6}", code), code
-        return code
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
-    log = tmp_path / "demo.out"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN), "demo", "--port", str(port), "--dir", str(tmp_path / "demo-instance")],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=tmp_path,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while "Running on" not in log.read_text():
-            assert proc.poll() is None, f"the demo exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the demo did not start:\n{log.read_text()}"
-            time.sleep(0.3)
-        tokens_env = (tmp_path / "demo-instance" / "tokens.env").read_text()
-        exported = dict(
-            line.removeprefix("export ").split("=", 1) for line in tokens_env.splitlines()
-        )
-        yield Demo(url, log.read_text(), {**env, **exported})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def sign_in(page: Any, demo: Demo, email: str) -> None:
@@ -124,7 +51,8 @@ def keep(page: Any, name: str) -> None:
     assert target.stat().st_size > 0
 
 
-def test_the_readme_browser_tour_on_a_fresh_demo(demo: Demo, page: Any) -> None:
+def test_the_readme_browser_tour_on_a_fresh_demo(fresh_demo: Demo, page: Any) -> None:  # noqa: F811
+    demo = fresh_demo
     assert shutil.which("hf", path=str(BIN.parent)), "make demo installs the `hf` command"
     readme = (ROOT / "README.md").read_text().lower()
     for step in (

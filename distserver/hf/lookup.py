@@ -76,4 +76,4 @@ def require_standing(session: Session, rt: Runtime, principal: Principal, model:
     """Refuse (AccessDenied) unless the caller may download this model's files now."""
     decision = model_access(session, rt, principal, model)
     if not decision.allowed and decision.reason not in NOT_STANDING:
-        raise AccessDenied(decision)
+        raise AccessDenied(decision, model.ref)

@@ -145,9 +145,12 @@ def test_auth_check_answers_as_a_download_would(hub2: Hub) -> None:
     alice = world.person("alice@example.org", tiers=("researcher",))
     bob = world.person("bob@example.org")
     assert api(hub2, "auth_check", token=alice.token, repo_id="acme/llm") is None
-    assert refused(hub2, "auth_check", token=bob.token, repo_id="acme/llm")["error"] == (
-        "GatedRepoError"
-    )
+    gated = refused(hub2, "auth_check", token=bob.token, repo_id="acme/llm")
+    assert gated["error"] == "GatedRepoError"
+    # The refusal says where to apply, and names the tiers by their titles.
+    apply = f"{hub2.server.url}/models/acme/llm/apply?tier=researcher"
+    assert f"Apply for access at {apply}" in gated["message"]
+    assert "Vetted partner or Approved researcher tier" in gated["message"]
     assert refused(hub2, "auth_check", repo_id="acme/llm")["error"] == "GatedRepoError"
     hidden = refused(hub2, "auth_check", token=alice.token, repo_id="acme/secret-llm")
     assert hidden["error"] == "RepositoryNotFoundError"

@@ -11,11 +11,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from distserver.catalog.names import split_ref
 from distserver.catalog.publish import PublishProgress, publish
-from distserver.catalog.services import create_model
-from distserver.catalog.tags import check_tag, find_tag, tag_revision
+from distserver.catalog.services import create_model, list_models, main_revision
+from distserver.catalog.tags import check_tag, find_tag, model_tags, tag_revision
+from distserver.cli_lists import emit, json_option
 from distserver.cli_support import actor, as_option, instance_path, model_arg, runtime
 from distserver.errors import BadRequest, Conflict
 from distserver.extensions import db
+from distserver.releases.services import model_facts
 
 
 @click.group()
@@ -91,3 +93,28 @@ def models_publish(
     if tag is not None:
         tag_revision(db.session, model, revision, tag, actor(as_email))
     click.echo(revision.commit)
+
+
+@models.command("list")
+@json_option
+@with_appcontext
+def models_list(as_json: bool) -> None:
+    """List models: id, title, plan, stage, halted, newest commit, tags."""
+    plans = runtime().plans
+    rows = []
+    for model in list_models(db.session):
+        facts = model_facts(db.session, model, plans)
+        revision = main_revision(db.session, model)
+        rows.append(
+            {
+                "id": model.ref,
+                "title": model.title,
+                "plan": model.plan,
+                "stage": facts.stage if facts else None,
+                "halted": bool(facts and facts.halted),
+                "revision": revision.commit if revision else None,
+                "tags": [name for name, _ in model_tags(db.session, model)],
+            }
+        )
+    columns = ("id", "title", "plan", "stage", "halted", "revision", "tags")
+    emit(rows, columns, as_json=as_json, empty="No models yet: `distserver models create NS/NAME`.")

@@ -34,7 +34,14 @@ USERS = {
     "partner@example.org": (),
     "visitor@example.org": (),
 }
-CARD = """# tiny-llm
+CARD = """---
+license: apache-2.0
+language:
+- en
+tags:
+- demo
+---
+# tiny-llm
 
 A tiny two-layer model, published to show staged release. Its weights are
 random: it exists so that every step of the download path can be tried.
@@ -152,15 +159,15 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
         write_demo_model(source)
         admin = principal_for(users["admin@example.org"], "cli")
         models = {}
-        for ref, plan, stage, card, publisher in (
-            ("acme/tiny-llm", "default", "research-access", CARD, admin),
-            ("acme/tiny-open", "open", None, CARD, admin),
+        for ref, title, plan, stage, card, publisher in (
+            ("acme/tiny-llm", "Tiny LLM", "default", "research-access", CARD, admin),
+            ("acme/tiny-open", "Tiny LLM, open", "open", None, CARD, admin),
             # Published by the operator at the shell, so every safety lead may sign off.
-            ("acme/tiny-preview", "default", None, PREVIEW_CARD, SYSTEM),
+            ("acme/tiny-preview", "Tiny LLM preview", "default", None, PREVIEW_CARD, SYSTEM),
         ):
             ns, name = ref.split("/")
             model = create_model(
-                session, ns, name, plan=rt.plans[plan], title=name, card=card, actor=SYSTEM
+                session, ns, name, plan=rt.plans[plan], title=title, card=card, actor=SYSTEM
             )
             revision = publish(
                 session,

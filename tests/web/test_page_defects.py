@@ -82,3 +82,14 @@ def test_the_enrolment_code_field_asks_for_the_app_code_only(
     page = text(client.get("/account/2fa").get_data(as_text=True))
     assert "6-digit code from your authenticator app" in page
     assert "recovery code" not in page
+
+
+def test_the_model_page_shows_the_card_without_its_front_matter(
+    client: FlaskClient, world: World
+) -> None:
+    model = world.model("acme/llm", stage="general-availability")
+    model.card = "---\nlicense: apache-2.0\ntags:\n- demo\n---\n# LLM card\n\nBody.\n"
+    db.session.commit()
+    html = client.get("/models/acme/llm").get_data(as_text=True)
+    assert "<h1>LLM card</h1>" in html
+    assert "tags:" not in html and "- demo" not in html

@@ -3,7 +3,7 @@
 from distserver.access.models import AgreementAcceptance, Grant
 from distserver.accounts.models import ApiToken, User, UserRole
 from distserver.audit.models import AuditEvent
-from distserver.catalog.models import Blob, File, Model, Revision
+from distserver.catalog.models import Blob, File, Model, Revision, RevisionTag
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.fingerprint.models import FingerprintCopy
 from distserver.releases.models import ReleaseState, StageTransition
@@ -21,6 +21,7 @@ __all__ = [
     "QuotaCounter",
     "ReleaseState",
     "Revision",
+    "RevisionTag",
     "StageTransition",
     "User",
     "UserRole",

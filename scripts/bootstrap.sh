@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo or the test suite needs on a fresh machine.
-#   scripts/bootstrap.sh python   the virtualenv with the project (enough for the demo)
+#   scripts/bootstrap.sh python   the virtualenv with the project and what the demo's tour
+#                                 uses (huggingface_hub and its `hf` command)
 #   scripts/bootstrap.sh all      that, plus the test tools and the services the tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,8 @@ python_env() {
     say "creating the virtualenv in $VENV"
     python3 -m venv "$VENV" || die "python3 -m venv failed: install Python 3.11+ with venv"
   fi
-  local extra=""
-  [ "$what" = all ] && extra="[test]"
+  local extra="[demo]"
+  [ "$what" = all ] && extra="[demo,test]"
   if [ ! -f "$VENV/.stamp$extra" ] || [ pyproject.toml -nt "$VENV/.stamp$extra" ]; then
     say "installing the project$extra"
     "$VENV/bin/pip" install --quiet --upgrade pip

@@ -12,6 +12,7 @@ from distserver.access import applications as apps
 from distserver.access import notifications, organizations, reports, webhooks
 from distserver.access.services import add_grant, require_tier, revoke_grants
 from distserver.accounts.services import get_user
+from distserver.cli_lists import emit, json_option
 from distserver.cli_support import actor, as_option, model_arg, runtime
 from distserver.db import utcnow
 from distserver.extensions import db
@@ -100,22 +101,22 @@ def applications() -> None:
 @click.option("--status", default="pending", show_default=True)
 @click.option("--tier", default=None)
 @click.option("--model", "model_ref", metavar="NS/NAME", default=None)
+@json_option
 @as_option
 @with_appcontext
 def applications_list(
-    status: str, tier: str | None, model_ref: str | None, as_email: str | None
+    status: str, tier: str | None, model_ref: str | None, as_json: bool, as_email: str | None
 ) -> None:
-    """List applications (tab-separated)."""
+    """List applications (tab-separated, or --json)."""
     model = model_arg(model_ref) if model_ref else None
     who = actor(as_email)
-    for a in apps.queue(db.session, who, status=status or None, tier=tier, model=model):
-        row = reports.application_dict(db.session, a)
-        click.echo(
-            "\t".join(
-                str(row[k] or "")
-                for k in ("id", "status", "user", "model", "tier", "created_at", "reason")
-            )
-        )
+    rows = [
+        reports.application_dict(db.session, a)
+        for a in apps.queue(db.session, who, status=status or None, tier=tier, model=model)
+    ]
+    columns = ("id", "status", "user", "model", "tier", "created_at", "reason")
+    empty = f"No applications with status {status}." if status else "No applications."
+    emit(rows, columns, as_json=as_json, empty=empty)
 
 
 def _decide_command(decision: str):  # type: ignore[no-untyped-def]
@@ -228,10 +229,24 @@ def webhooks_add(url: str, events: tuple[str, ...], as_email: str | None) -> Non
 
 
 @webhooks_group.command("list")
+@json_option
 @with_appcontext
-def webhooks_list() -> None:
+def webhooks_list(as_json: bool) -> None:
     """List webhooks and their deliveries' status."""
-    for hook in webhooks.list_webhooks(db.session):
+    hooks = webhooks.list_webhooks(db.session)
+    if as_json or not hooks:
+        rows = [
+            {"id": h.id, "url": h.url, "events": h.events.split(), "active": h.active}
+            for h in hooks
+        ]
+        emit(
+            rows,
+            (),
+            as_json=as_json,
+            empty="No webhooks yet: `distserver webhooks add URL --event '*'`.",
+        )
+        return
+    for hook in hooks:
         click.echo(f"{hook.id}\t{hook.url}\t{hook.events}\t{'active' if hook.active else 'off'}")
         for d in webhooks.deliveries(db.session, hook.id, limit=20):
             when = d.next_attempt_at.isoformat() if d.next_attempt_at else ""
@@ -258,3 +273,7 @@ def access_report(fmt: str, as_email: str | None) -> None:
     """Every application: user, e-mail, tier, model, status, decided by, decided at."""
     rows = reports.access_report(db.session, actor(as_email))
     click.echo(reports.report_csv(rows) if fmt == "csv" else json.dumps(rows, indent=2), nl=False)
+
+
+# The list commands of these groups live in their own module.
+from distserver.access import list_commands  # noqa: E402,F401

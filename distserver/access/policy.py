@@ -5,7 +5,7 @@ came through. It is pure: it reads the facts it is given and touches nothing els
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from distserver.access.tiers import Tier
@@ -96,6 +96,9 @@ class Decision:
     # For not_found: which part is missing ("model", "revision" or "file").
     missing: str | None = None
     quota: int | None = None
+    # A tier an application could cure this refusal with (no grant or an expired
+    # one): the doors turn it into the application's URL.
+    apply_tier: str | None = None
 
     @classmethod
     def deny(cls, reason: str, message: str, **kw: object) -> Decision:
@@ -168,7 +171,7 @@ def decide(
         return Decision.deny("stage_closed", f"{model.ref} is not open to any tier yet.")
     held = {g.tier for g in facts.grants if g.expires_at is None or g.expires_at > now}
     if held and not held & set(model.admitted_tiers):
-        names = ", ".join(sorted(held))
+        names = ", ".join(sorted(_title(tiers, t) for t in held))
         return Decision.deny(
             "stage_closed",
             f"{model.ref} is at stage {model.stage}, which does not admit your tier ({names}) yet.",
@@ -177,9 +180,24 @@ def decide(
     order = ("agreement_required", "grant_expired", "login_required", "no_grant")
     best = min(refusals, key=lambda d: order.index(d.reason or "no_grant"))
     if best.reason == "no_grant":
-        names = " or ".join(t.name for t in admitted if t.qualification != "open")
-        return Decision.deny("no_grant", f"You need an approved {names} grant for {model.ref}.")
+        names = " or ".join(t.title for t in admitted if t.qualification != "open")
+        best = Decision.deny(
+            "no_grant", f"To download {model.ref} you need a grant in the {names} tier."
+        )
+    if best.reason in CURABLE_BY_APPLYING:
+        applicable = [t.name for t in admitted if t.qualification == "application"]
+        if applicable:
+            return replace(best, apply_tier=applicable[0])
     return best
+
+
+# Refusals an application for an admitted tier can cure (signing in comes first:
+# login_required says so and nothing more).
+CURABLE_BY_APPLYING = frozenset({"no_grant", "grant_expired"})
+
+
+def _title(tiers: Mapping[str, Tier], name: str) -> str:
+    return tiers[name].title if name in tiers else name
 
 
 def _qualify(
@@ -193,10 +211,10 @@ def _qualify(
         if not any(g.expires_at is None or g.expires_at > now for g in grants):
             if grants:
                 return Decision.deny(
-                    "grant_expired", f"Your {tier.name} grant for {model.ref} has expired."
+                    "grant_expired", f"Your {tier.title} grant for {model.ref} has expired."
                 )
             return Decision.deny(
-                "no_grant", f"You need an approved {tier.name} grant for {model.ref}."
+                "no_grant", f"To download {model.ref} you need a grant in the {tier.title} tier."
             )
     # The tier's agreement and the model's own, each in its current version.
     for agreement in tier.agreements_for(model.ref):
@@ -214,7 +232,7 @@ def _within_quota(tier: Tier, facts: AccessFacts, model: ModelFacts) -> Decision
     if tier.daily_quota is not None and used >= tier.daily_quota:
         return Decision.deny(
             "quota_exceeded",
-            f"You have used today's {tier.daily_quota} downloads in the {tier.name} tier.",
+            f"You have used today's {tier.daily_quota} downloads in the {tier.title} tier.",
             tier=tier.name,
             quota=tier.daily_quota,
         )

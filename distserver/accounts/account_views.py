@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
 from distserver.accounts import auth, second_factor
-from distserver.accounts.forms import ChangePasswordForm, CodeForm, ConfirmForm, TokenForm
+from distserver.accounts.forms import ChangePasswordForm, ConfirmForm, EnrolCodeForm, TokenForm
 from distserver.accounts.models import User
 from distserver.accounts.services import create_token, list_tokens, revoke_token
 from distserver.accounts.sessions import SECOND_FACTOR_KEY, current_principal
@@ -123,7 +123,7 @@ def enrol() -> Page:
         enrolled=False,
         pending=pending,
         confirm=ConfirmForm(formdata=None),
-        form=CodeForm(formdata=None),
+        form=EnrolCodeForm(formdata=None),
     )
 
 
@@ -131,7 +131,7 @@ def enrol() -> Page:
 @login_required
 def enrol_confirm() -> Page:
     user = _me()
-    form = CodeForm()
+    form = EnrolCodeForm()
     if form.validate_on_submit():
         try:
             codes = second_factor.confirm_enrolment(db.session, user, form.code.data)

@@ -60,6 +60,8 @@ def admin_role(user_id: int) -> Response:
             flash(f"{user.email}: role {form.role.data} {form.action.data}ed.", "info")
         except DistserverError as exc:
             flash(exc.message, "error")
+    else:
+        flash("Choose an action and a role.", "error")
     return redirect(url_for("accounts.admin_users"))
 
 

@@ -47,6 +47,16 @@ class CodeForm(FlaskForm):
     submit = SubmitField("Continue")
 
 
+class EnrolCodeForm(FlaskForm):
+    """Confirming an enrolment: only the app's code works (recovery codes come after)."""
+
+    code = StringField(
+        "6-digit code from your authenticator app",
+        validators=[DataRequired(), Length(max=40)],
+    )
+    submit = SubmitField("Continue")
+
+
 class ForgotForm(FlaskForm):
     email = StringField("E-mail", validators=[DataRequired(), Length(max=255)])
     submit = SubmitField("Send a reset link")
@@ -97,8 +107,20 @@ class LinkForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[SelectChoice(r, r) for r in STAFF_ROLES])
+    """No default for either picker: an untouched form changes nothing."""
+
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice("", "choose a role"), *(SelectChoice(r, r) for r in STAFF_ROLES)],
+        validators=[DataRequired("Choose an action and a role.")],
+    )
     action = SelectField(
-        "Action", choices=[SelectChoice("add", "add"), SelectChoice("remove", "remove")]
+        "Action",
+        choices=[
+            SelectChoice("", "choose an action"),
+            SelectChoice("add", "add"),
+            SelectChoice("remove", "remove"),
+        ],
+        validators=[DataRequired("Choose an action and a role.")],
     )
     submit = SubmitField("Apply")

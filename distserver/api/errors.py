@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from distserver.access.apply_links import refusal_apply_url, with_apply_sentence
 from distserver.errors import DistserverError
 from distserver.extensions import db
 from distserver.redaction import redact
@@ -45,8 +46,11 @@ PAGE_TITLES = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(
+    status: int, code: str, message: str, extra: dict[str, str] | None = None
+) -> Response:
+    """The JSON error; `extra` adds fields beside code and message (apply_url)."""
+    response = jsonify({"error": {"code": code, "message": message, **(extra or {})}})
     response.status_code = status
     return response
 
@@ -76,6 +80,10 @@ def _answer(status: int, code: str, message: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DistserverError)
     def domain_error(exc: DistserverError) -> Response:
+        url = refusal_apply_url(exc)
+        if url and wants_json():
+            message = with_apply_sentence(exc.message, url)
+            return error_response(exc.status, exc.code, message, {"apply_url": url})
         return _answer(exc.status, exc.code, exc.message)
 
     @app.errorhandler(CSRFError)

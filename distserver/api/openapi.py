@@ -40,13 +40,21 @@ SCHEMAS: dict[str, Schema] = {
                         "description": "A stable machine-readable code, e.g. 'no_grant'.",
                     },
                     "message": {"type": "string", "description": "One sentence for a person."},
+                    "apply_url": {
+                        "type": "string",
+                        "description": "Where to apply, on a refusal an application can cure "
+                        "(no_grant, grant_expired); the message ends by naming it too.",
+                    },
                 },
             }
         },
         "example": {
             "error": {
                 "code": "no_grant",
-                "message": "You need an approved researcher grant for acme/llm-7b.",
+                "message": "To download acme/llm-7b you need a grant in the Vetted partner or "
+                "Approved researcher tier. Apply for access at "
+                "https://models.example.org/models/acme/llm-7b/apply?tier=researcher",
+                "apply_url": "https://models.example.org/models/acme/llm-7b/apply?tier=researcher",
             }
         },
     },

@@ -13,6 +13,7 @@ class EventTag(StrEnum):
 
     MODEL_CREATED = "catalog:model:created"
     REVISION_PUBLISHED = "catalog:revision:published"
+    REVISION_TAGGED = "catalog:revision:tagged"
 
     USER_CREATED = "account:user:created"
     TOKEN_CREATED = "account:token:created"  # noqa: S105 (a tag, not a secret)

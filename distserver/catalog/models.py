@@ -70,3 +70,20 @@ class File(Base):
     revision: Mapped[Revision] = relationship(back_populates="files")
 
     __table_args__ = (UniqueConstraint("revision_id", "path"),)
+
+
+class RevisionTag(Base):
+    """A name for one revision of one model (`v1.0`); never moved once made."""
+
+    __tablename__ = "revision_tags"
+
+    id: Mapped[intpk]
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    revision: Mapped[Revision] = relationship()
+
+    __table_args__ = (UniqueConstraint("model_id", "name"),)

@@ -12,6 +12,10 @@ NAMESPACE_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 MAX_PATH = 1024
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+# A commit id abbreviated as git does (at least 7 hex digits).
+SHORT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,39}$")
+# Revision tags (catalog/tags.py), which never look like a (short) commit id.
+TAG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, joinedload
 from distserver.access.policy import Principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
-from distserver.catalog.models import File, Model, Revision
-from distserver.catalog.names import COMMIT_RE, check_names
+from distserver.catalog.models import File, Model, Revision, RevisionTag
+from distserver.catalog.names import COMMIT_RE, SHORT_COMMIT_RE, TAG_RE, check_names
 from distserver.errors import BadRequest, Conflict, NotFound
 from distserver.releases.plans import Plan
 from distserver.releases.services import start_release
@@ -51,18 +51,33 @@ def main_revision(session: Session, model: Model) -> Revision | None:
 def resolve_revision(
     session: Session, model: Model, rev: str | None, *, with_files: bool = False
 ) -> Revision | None:
-    """By `main` (or nothing), or by full 40-hex commit id. None if there is no such one.
-    `with_files` loads the revision's file list in the same query (for listings)."""
+    """By `main` (or nothing), by full 40-hex commit id, by tag (`v1.0`, see
+    catalog/tags.py) or by a unique commit prefix of 7 to 39 hex digits. None if there
+    is no such one (or a prefix names several). `with_files` loads the revision's file
+    list in the same query (for listings). `main` and full commit ids, the download
+    hot path, cost one query as before."""
     query = select(Revision).where(Revision.model_id == model.id)
     if rev in (None, "", "main"):
         query = query.order_by(Revision.id.desc()).limit(1)
     elif COMMIT_RE.match(rev):
         query = query.where(Revision.commit == rev)
+    elif TAG_RE.match(rev):
+        tagged = select(RevisionTag.revision_id).where(
+            RevisionTag.model_id == model.id, RevisionTag.name == rev
+        )
+        if SHORT_COMMIT_RE.match(rev):
+            # Tags never look like commit ids (catalog/tags.py), so this is a prefix.
+            query = query.where(Revision.commit.startswith(rev, autoescape=True)).limit(2)
+        else:
+            query = query.where(Revision.id.in_(tagged))
     else:
         return None
     if with_files:
-        return session.scalars(query.options(joinedload(Revision.files))).unique().first()
-    return session.scalar(query)
+        query = query.options(joinedload(Revision.files))
+        found = list(session.scalars(query).unique())
+    else:
+        found = list(session.scalars(query))
+    return found[0] if len(found) == 1 else None
 
 
 def find_file(session: Session, revision: Revision, path: str) -> File | None:

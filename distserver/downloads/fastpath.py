@@ -154,7 +154,7 @@ class _Request:
         params = {**self._touch(g), **self.refusal(g, decision, ref, path)}
         self.conn.fetch_one(fastissue.REFUSE, params)
         link_outcome(self.door, decision, fast=True)
-        raise AccessDenied(decision)
+        raise AccessDenied(decision, ref)
 
     def issue(
         self, g: fastfacts.Gathered, decision: Decision, tag: EventTag, link_id: str, new: bool
@@ -208,7 +208,7 @@ class _Request:
             row = self.conn.fetch_one(fastissue.ISSUE_COUNTED, params)
             if not (row and row[0]):
                 link_outcome(self.door, over, fast=True)
-                raise AccessDenied(over)
+                raise AccessDenied(over, g.model.ref)
         link_outcome(self.door, decision, fast=True)
         return Served(
             key=blob_key(g.sha256),

@@ -54,12 +54,14 @@ DL_LINK_LIFETIME = timedelta(hours=24)
 class AccessDenied(DistserverError):
     """The policy refused; carries its Decision so each door can phrase it its way."""
 
-    def __init__(self, decision: Decision):
+    def __init__(self, decision: Decision, ref: str | None = None):
         assert decision.reason is not None
         super().__init__(
             decision.message, code=decision.reason, status=REASON_STATUS.get(decision.reason, 403)
         )
         self.decision = decision
+        # The model asked for (NS/NAME), so a door can say where to apply.
+        self.ref = ref
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def _refuse(
     )
     session.commit()
     link_outcome(door, decision, fast=False)
-    raise AccessDenied(decision)
+    raise AccessDenied(decision, target.ref)
 
 
 def _record_issue(

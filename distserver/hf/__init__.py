@@ -6,4 +6,9 @@ from flask import Blueprint
 
 hf = Blueprint("hf", __name__)
 
-from distserver.hf import views  # noqa: E402,F401  (registers routes)
+from distserver.hf import (  # noqa: E402,F401  (registers routes)
+    account_views,
+    listing_views,
+    repo_views,
+    views,
+)

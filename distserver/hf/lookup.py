@@ -74,4 +74,4 @@ def require_standing(session: Session, rt: Runtime, principal: Principal, model:
     policy's `lists_files`: they may download from it now, quota aside)."""
     decision = model_access(session, rt, principal, model)
     if not lists_files(decision):
-        raise AccessDenied(decision)
+        raise AccessDenied(decision, model.ref)

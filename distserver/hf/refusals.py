@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from distserver.access.apply_links import apply_url, with_apply_sentence
 from distserver.access.policy import Decision, Principal
 from distserver.accounts.sessions import current_principal
 from distserver.downloads.services import AccessDenied
@@ -61,9 +62,10 @@ def hub_error(
     return response
 
 
-def refusal(decision: Decision, principal: Principal | None) -> Response:
-    """The Hub's answer to a refused Decision."""
-    message = decision.message or "Access refused."
+def refusal(decision: Decision, principal: Principal | None, ref: str | None = None) -> Response:
+    """The Hub's answer to a refused Decision. A refusal an application can cure says
+    where to apply, as the Hub's own refusal says where to request access."""
+    message = with_apply_sentence(decision.message or "Access refused.", apply_url(decision, ref))
     if decision.reason == "not_found":
         code = MISSING_CODES.get(decision.missing or "model", "RepoNotFound")
         # Only a visible model's missing file may say which commit was searched.
@@ -85,7 +87,7 @@ def register_refusals(bp: Blueprint) -> None:
 
     @bp.errorhandler(AccessDenied)
     def access_denied(exc: AccessDenied) -> Response:
-        return refusal(exc.decision, current())
+        return refusal(exc.decision, current(), exc.ref)
 
     @bp.errorhandler(DistserverError)
     def domain_error(exc: DistserverError) -> Response:

@@ -105,9 +105,11 @@ def model_info(
     blobs: bool = False,
     served: Served | None = None,
     listed: bool = True,
+    downloads: int = 0,
 ) -> dict[str, Any]:
     """`GET /api/models/{id}` as the Hub answers it (the fields clients read).
-    With `listed` false (the caller's stage does not admit them) no siblings."""
+    With `listed` false (the caller's stage does not admit them) no siblings;
+    `downloads` is the count over the last 30 days (downloads.counts)."""
     files: Sequence[File] = revision.files if revision and listed else ()
     siblings: list[dict[str, Any]] = []
     for f in files:
@@ -133,7 +135,7 @@ def model_info(
         "private": False,
         "disabled": False,
         "gated": gated(facts, tiers),
-        "downloads": 0,
+        "downloads": downloads,
         "likes": 0,
         "tags": [],
         "siblings": siblings,
@@ -204,3 +206,34 @@ def _folder_entry(path: str, revision: Revision, expand: bool) -> dict[str, Any]
     if expand:
         entry["lastCommit"] = _last_commit(revision)
     return entry
+
+
+def path_entries(
+    revision: Revision,
+    paths: Iterable[str],
+    *,
+    expand: bool = False,
+    served: Served | None = None,
+) -> list[dict[str, Any]]:
+    """`paths-info`: the entry of each asked path that is a file or a folder of the
+    revision, in the order asked; paths that are neither are left out (as the Hub does)."""
+    files = {f.path: f for f in revision.files}
+    out: list[dict[str, Any]] = []
+    for path in dict.fromkeys(p.strip("/") for p in paths):
+        if path in files:
+            out.append(_file_entry(files[path], revision, expand, served))
+        elif path and any(f.startswith(path + "/") for f in files):
+            out.append(_folder_entry(path, revision, expand))
+    return out
+
+
+def commit_entry(revision: Revision, author: str) -> dict[str, Any]:
+    """One item of `commits/{rev}`: a published revision as a git commit."""
+    title, _, rest = (revision.message or "").partition("\n")
+    return {
+        "id": revision.commit,
+        "authors": [{"user": author}],
+        "date": iso(revision.published_at),
+        "title": title or f"Revision {revision.commit[:12]}",
+        "message": rest.strip(),
+    }

@@ -26,6 +26,7 @@ from flask import Response, current_app, g, jsonify, request
 from distserver.access.policy import Principal, lists_files
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.catalog.names import MAX_PATH
+from distserver.downloads.counts import recent_downloads
 from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import Target, locate, request_link
 from distserver.downloads.standing import model_access, recipient_copies, served_blob
@@ -60,6 +61,7 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     # answer: the same rule as the model page (access.policy.lists_files).
     listed = lists_files(model_access(db.session, rt, principal, found.model))
     served = _served(rt, principal, found) if flag("blobs") and listed else None
+    downloads = recent_downloads(db.session, [found.model.ref])[found.model.ref]
     info = model_info(
         found.model,
         found.revision,
@@ -68,6 +70,7 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
         blobs=flag("blobs"),
         served=served,
         listed=listed,
+        downloads=downloads,
     )
     return jsonify(info)
 

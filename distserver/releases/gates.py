@@ -265,8 +265,19 @@ def _status(
 def _soak_requirement(stage: str, entered: datetime, min_days: float, now: datetime) -> Requirement:
     until = entered + timedelta(days=min_days)
     met = now >= until
-    days = (now - entered).total_seconds() / 86400
-    text = f"{min_days:g} days at {stage}: {days:.1f} so far"
+    text = f"{min_days:g} days at {stage}: {_time_spent(now - entered)} so far"
     if not met:
         text += f", until {until.isoformat(timespec='seconds').replace('+00:00', 'Z')}"
     return Requirement("min_days", met, text)
+
+
+def _time_spent(elapsed: timedelta) -> str:
+    """Time at a stage for people: hours under a day, then days to a tenth, always
+    rounded down (so an unmet soak never reads as complete)."""
+    hours = int(elapsed.total_seconds() // 3600)
+    if hours < 1:
+        return "less than an hour"
+    if hours < 24:
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    tenths = int(elapsed.total_seconds() // 8640)
+    return f"{tenths // 10}.{tenths % 10} days"

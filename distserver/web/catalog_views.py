@@ -1,14 +1,18 @@
-"""The catalog: the models the visitor may see, their stage, the tiers admitted
-now and the visitor's own standing; search by name, filter by stage and by
+"""The catalog: the models the visitor may see, with title, licence (the card's
+front matter), total size and last update of the newest revision, stage, the tiers
+admitted now and the visitor's own standing; search by name, filter by stage and by
 "I can download"."""
 
 from __future__ import annotations
 
 from flask import render_template, request
+from sqlalchemy import func, select
 
 from distserver.accounts.sessions import current_principal
+from distserver.catalog.models import File
 from distserver.db import utcnow
 from distserver.extensions import db
+from distserver.hf.serializers import card_data
 from distserver.runtime import current_runtime
 from distserver.web import web
 from distserver.web.standing import catalog
@@ -32,9 +36,18 @@ def catalog_page() -> str:
         and (not stage or r.facts.stage == stage)
         and (not mine or r.decision.allowed)
     ]
+    revisions = [r.revision.id for r in shown if r.revision is not None]
+    sizes: dict[int, int] = {}
+    if revisions:
+        totals = select(File.revision_id, func.sum(File.size)).group_by(File.revision_id)
+        for revision_id, total in db.session.execute(totals.where(File.revision_id.in_(revisions))):
+            sizes[revision_id] = int(total or 0)
+    licences = {r.model.id: str(card_data(r.model.card).get("license") or "") for r in shown}
     return render_template(
         "catalog.html",
         rows=shown,
+        sizes=sizes,
+        licences=licences,
         total=len(rows),
         q=q,
         stage=stage,

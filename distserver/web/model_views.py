@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from distserver.access.apply_links import refusal_apply_url
 from distserver.access.policy import lists_files, may_see
 from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
@@ -113,7 +115,9 @@ def download(namespace: str, name: str) -> Response:
     except AccessDenied as exc:
         if exc.decision.reason == "not_found":
             raise
-        flash(exc.message, "error")
+        url = refusal_apply_url(exc, external=False)
+        message = Markup('{} <a href="{}">Apply for access</a>.').format(exc.message, url)
+        flash(message if url else exc.message, "error")
         return redirect(url_for("web.model_page", namespace=namespace, name=name, revision=rev))
     return redirect(link.url, code=302)
 

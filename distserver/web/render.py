@@ -17,10 +17,24 @@ from distserver.releases.plans import Gate, Plan
 MOVES = {EventTag.STAGE_PROMOTED.value, EventTag.STAGE_DEMOTED.value}
 
 
+def without_front_matter(text: str) -> str:
+    """A card without its YAML front matter (metadata, read by the Hugging Face door's
+    card_data), as the Hub shows cards."""
+    lines = text.splitlines(keepends=True)
+    if lines and lines[0].strip() == "---":
+        for i, line in enumerate(lines[1:], start=1):
+            if line.strip() == "---":
+                return "".join(lines[i + 1 :])
+    return text
+
+
 def markdown(text: str | None) -> Markup:
     """Markdown to HTML, then sanitised with nh3 (no script, no event handlers, no
-    style, links with rel=noopener): a model card or agreement cannot inject code."""
-    html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    style, links with rel=noopener): a model card or agreement cannot inject code.
+    A leading YAML front matter block is metadata and is not shown."""
+    html = md.markdown(
+        without_front_matter(text or ""), extensions=["fenced_code", "tables", "sane_lists"]
+    )
     return Markup(nh3.clean(html))  # noqa: S704  (sanitised just above)
 
 

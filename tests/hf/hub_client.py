@@ -8,14 +8,36 @@ tests/hf/live.py.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def plain(value: Any) -> Any:
+    """The client's result objects (dataclasses, datetimes, generators) as JSON."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):  # card data
+        return {"_class": type(value).__name__, **plain(value.to_dict())}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"_class": type(value).__name__, **fields}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or inspect.isgenerator(value):
+        return [plain(v) for v in value]
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {"_class": type(value).__name__, **plain(vars(value))}
+    return value
 
 
 def main() -> None:
@@ -43,6 +65,11 @@ def main() -> None:
                 )
             )
             out = {"ok": True, "files": {args["filename"]: digest(path)}}
+        elif args["call"] == "api":
+            # Any HfApi method by name: {"method": "list_models", "kwargs": {...}}.
+            api = HfApi(token=args.get("token"))
+            result = getattr(api, args["method"])(**args.get("kwargs", {}))
+            out = {"ok": True, "result": plain(result)}
         elif args["call"] == "tree":
             api = HfApi(token=args.get("token"))
             entries = api.list_repo_tree(

@@ -19,10 +19,16 @@ REQUEST_ID = re.compile(r"\(Request ID: [0-9a-f]{32}\)")
 
 
 def native_message(hub: Hub, path: str, token: str | None = None) -> str:
-    """What the native API says to the same caller about the same file."""
+    """What the native API says to the same caller about the same file, asked of the
+    same host (a refusal's application URL names the host it was asked of)."""
     client: FlaskClient = hub.app.test_client()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = client.post("/api/v1/models/acme/llm/links", json={"path": path}, headers=headers)
+    r = client.post(
+        "/api/v1/models/acme/llm/links",
+        json={"path": path},
+        headers=headers,
+        base_url=hub.server.url,
+    )
     assert r.status_code >= 400, r.json
     return r.json["error"]["message"]
 

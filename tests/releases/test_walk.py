@@ -76,13 +76,13 @@ def test_walk_the_default_plan(client: FlaskClient, world: World) -> None:
         unmet = refused(model, plans, signers[2])
         assert unmet[0] == "evaluation misuse-uplift: no result"
         assert unmet[1] == "sign-offs from safety staff: 0 of 2"
-        assert unmet[2].startswith("14 days at partner-preview: 0.0 so far, until ")
+        assert unmet[2].startswith("14 days at partner-preview: less than an hour so far, until ")
         services.evaluate(db.session, model, plans, "misuse-uplift", "pass", "MU-1", ev)
         services.signoff(db.session, model, plans, signers[0])
         services.signoff(db.session, model, plans, signers[1])
         clock.shift(timedelta(days=13, hours=23))
         unmet = refused(model, plans, lead)
-        assert len(unmet) == 1 and unmet[0].startswith("14 days at partner-preview: 14.0")
+        assert len(unmet) == 1 and unmet[0].startswith("14 days at partner-preview: 13.9 days")
         clock.shift(timedelta(hours=1, seconds=1))
         services.promote(db.session, model, plans, lead)
         check_stage("research-access")

@@ -3,6 +3,7 @@ refused (one line on stderr), 2 on bad usage (Click's own)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, NoReturn
 
@@ -12,16 +13,46 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from distserver.errors import ConfigError, DistserverError
 
+# Each command group, by name, and where it is defined. They are imported only when
+# asked for (or listed by --help): one command then does not pay for the imports of
+# all the others (numpy and ml_dtypes for fingerprints take most of a second).
+LAZY_COMMANDS: dict[str, str] = {
+    "db": "flask_migrate.cli:db",
+    "users": "distserver.accounts.commands:users",
+    "tokens": "distserver.accounts.commands:tokens",
+    "models": "distserver.catalog.commands:models",
+    "grants": "distserver.access.commands:grants",
+    "releases": "distserver.releases.commands:releases",
+    "demo": "distserver.demo:demo",
+    "trace": "distserver.fingerprint.commands:trace",
+    "fingerprints": "distserver.fingerprint.commands:fingerprints",
+    "applications": "distserver.access.commands:applications",
+    "orgs": "distserver.access.commands:orgs",
+    "webhooks": "distserver.access.commands:webhooks_group",
+    "access": "distserver.access.commands:access",
+    "audit": "distserver.audit.commands:audit",
+    "jobs": "distserver.jobs.commands:jobs_group",
+}
+
 
 class DistserverGroup(FlaskGroup):
     """Flask's group, minus what needs settings before a command runs: every command is
     registered on this group (none on app.cli), so listing and finding them never builds
-    the app, and `distserver --help` works with no settings at all."""
+    the app, and `distserver --help` works with no settings at all. Command groups are
+    imported only when asked for (LAZY_COMMANDS)."""
+
+    def _load_lazy(self, name: str) -> None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in LAZY_COMMANDS:
+            self._load_lazy(name)
         return sorted(AppGroup.list_commands(self, ctx))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._load_lazy(name)
         return AppGroup.get_command(self, ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -71,30 +102,6 @@ def _create_app() -> Any:
 def main() -> None:
     """distserver: staged-access model distribution server."""
 
-
-def _register() -> None:
-    from flask_migrate.cli import db as db_group
-
-    from distserver.access.commands import access, applications, grants, orgs, webhooks_group
-    from distserver.accounts.commands import tokens, users
-    from distserver.catalog.commands import models
-    from distserver.demo import demo
-    from distserver.fingerprint.commands import fingerprints, trace
-    from distserver.jobs.commands import jobs_group
-    from distserver.releases.commands import releases
-
-    for command in (db_group, users, tokens, models, grants, releases, demo, trace, fingerprints):
-        main.add_command(command)
-    for command in (applications, orgs, webhooks_group, access, jobs_group):
-        main.add_command(command)
-    try:
-        from distserver.audit.commands import audit
-    except ImportError:  # the sealing commands arrive with the audit package
-        return
-    main.add_command(audit)
-
-
-_register()
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -45,9 +45,11 @@ from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.keys import load_keys
 from distserver.fingerprint.models import FingerprintCopy
-from distserver.fingerprint.safetensors_stream import Header, mark_file, read_header
 from distserver.runtime import Runtime
 from distserver.storage.base import Storage, blob_key
+
+if TYPE_CHECKING:
+    from distserver.fingerprint.safetensors_stream import Header
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,10 @@ class _Prefixed:
 def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] | None:
     """The blob's parsed header and its stream (positioned after the header), or None
     if the blob holds no weight matrix or its header does not parse."""
+    # Imported here, as mark_file below: numpy and ml_dtypes would cost every app start
+    # (and every command) most of a second.
+    from distserver.fingerprint.safetensors_stream import read_header
+
     src = storage.open(blob_key(sha256))
     try:
         header = read_header(src)
@@ -167,6 +173,8 @@ def copy_for(
     if opened is None:
         return None
     header, src = opened
+    from distserver.fingerprint.safetensors_stream import mark_file
+
     fid = recipient_id(recipient_user_id)
     key = copy_key(fid, ring.active_id, file.sha256)
     strength = tier.fingerprint_strength

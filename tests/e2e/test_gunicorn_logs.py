@@ -109,9 +109,12 @@ def test_no_secret_in_any_log(tmp_path: Path, s3_env) -> None:  # type: ignore[n
             assert secret not in text, f"{secret!r} appears in {name}"
 
 
-def _serve(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path, str]:
-    """gunicorn with the shipped config; its logs go to files under tmp_path/logs."""
-    port = free_port()
+def _serve(
+    tmp_path: Path, env: dict[str, str], port: int | None = None
+) -> tuple[subprocess.Popen[bytes], Path, str]:
+    """gunicorn with the shipped config; its logs go to files under tmp_path/logs.
+    `port`: chosen beforehand when the settings must name it (EXTERNAL_URL)."""
+    port = port or free_port()
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -138,7 +141,8 @@ def test_gunicorn_access_log_has_no_files_token_on_the_local_backend(tmp_path: P
     """The local backend's links carry their credential in the path (/files/<token>),
     mailed links too (/reset/<token>); the shipped config logs no credential at all.
     The same server caps a chunked body (MAX_CONTENT_LENGTH) with a 413 in JSON."""
-    keys = production_env(tmp_path / "keys")
+    port = free_port()  # /files/ links name the server: EXTERNAL_URL holds its port
+    keys = production_env(tmp_path / "keys", external_url=f"http://127.0.0.1:{port}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTSERVER_")}
     env.update(
         {
@@ -159,7 +163,7 @@ def test_gunicorn_access_log_has_no_files_token_on_the_local_backend(tmp_path: P
     src.mkdir()
     (src / "config.json").write_text("{}")
     run([*cli, "models", "publish", "acme/llm", str(src)], env)
-    server, logs, base = _serve(tmp_path, env)
+    server, logs, base = _serve(tmp_path, env, port)
     http = requests.Session()
     http.trust_env = False
     auth = {"Authorization": f"Bearer {token}"}

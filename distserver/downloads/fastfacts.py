@@ -87,6 +87,11 @@ BY_LINK_SQL = _PER_USER.replace("{target}", _BY_LINK).replace(
 )
 
 
+def names_main_or_commit(rev: str | None) -> bool:
+    """Whether `rev` is one the facts query resolves itself: main, or a 40-hex commit."""
+    return rev in (None, "", "main") or bool(rev and COMMIT_RE.match(rev))
+
+
 def by_name_params(
     token_hash: str, namespace: str, name: str, rev: str | None, path: str, day: str
 ) -> dict[str, Any]:

@@ -253,6 +253,8 @@ def issue_link(
 ) -> IssuedLink | None:
     """A link for `path` of `namespace/name` at `rev`, as downloads.services.request_link
     gives it (AccessDenied for a refusal, recorded); None: take the full path."""
+    if not fastfacts.names_main_or_commit(rev):
+        return None  # a tag, a branch or a short commit id: the full path resolves those
     with fastdb.connection(app) as conn:
         req = _Request(conn, rt, door, address, user_agent)
         params = fastfacts.by_name_params(

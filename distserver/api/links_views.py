@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 
-from distserver.accounts.sessions import client_address, current_principal
+from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
-from distserver.downloads.fastpath import issue_link, request_token
-from distserver.downloads.services import locate, request_link
+from distserver.downloads.doors import link_for_request
+from distserver.downloads.fastpath import request_token
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
-from distserver.extensions import db
 from distserver.inputs import parse_json_body
-from distserver.runtime import current_runtime
 from distserver.urls import external_base
 
 MAX_BODY = 16 * 1024
@@ -57,38 +55,15 @@ def string_field(data: dict[str, Any], key: str, *, required: bool) -> str | Non
 @api_v1.post("/models/<namespace>/<name>/links")
 @anonymous_downloads
 def create_link(namespace: str, name: str) -> tuple[Response, int]:
-    rt = current_runtime()
     # A well-formed Bearer token on PostgreSQL takes the fast path (downloads/fastpath.py),
     # whose one facts query checks the token; every other caller is authenticated here,
     # before the body is read (a mistyped token is never well formed).
-    raw = request_token()
-    principal = current_principal() if raw is None else None
+    principal = current_principal() if request_token() is None else None
     check_names(namespace, name)
     data = json_body()
     path = check_path(string_field(data, "path", required=True) or "")
     revision = string_field(data, "revision", required=False)
-    base_url = external_base() + "/"
-    link = None
-    if raw is not None:  # None from the fast path: the full one answers
-        link = issue_link(
-            current_app,
-            rt,
-            raw,
-            namespace=namespace,
-            name=name,
-            rev=revision,
-            path=path,
-            door="api",
-            base_url=base_url,
-            address=client_address(),
-            user_agent=request.headers.get("User-Agent"),
-        )
-    if link is None:
-        principal = principal or current_principal()
-        target = locate(db.session, namespace, name, revision, path)
-        link = request_link(
-            db.session, rt, principal, target, door="api", base_url=base_url, path=path
-        )
+    link = link_for_request(namespace, name, revision, path, door="api", principal=principal)
     return jsonify(
         {
             "url": link.url,

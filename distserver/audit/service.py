@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
@@ -32,53 +32,30 @@ def event_data(extra: dict[str, Any] | None) -> str:
     return json.dumps(clean, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class EventFields(TypedDict, total=False):
+    """What an event says besides its tag and actor; every field may be left out."""
+
+    when: datetime | None
+    model: str | None
+    revision: str | None
+    path: str | None
+    sha256: str | None
+    tier: str | None
+    reason: str | None
+    link_id: str | None
+    data: dict[str, Any] | None
+
+
 def record(
-    session: Session,
-    tag: EventTag,
-    actor: Principal | None,
-    *,
-    when: datetime | None = None,
-    model: str | None = None,
-    revision: str | None = None,
-    path: str | None = None,
-    sha256: str | None = None,
-    tier: str | None = None,
-    reason: str | None = None,
-    link_id: str | None = None,
-    data: dict[str, Any] | None = None,
+    session: Session, tag: EventTag, actor: Principal | None, **fields: Unpack[EventFields]
 ) -> AuditEvent:
-    event = AuditEvent(
-        **event_values(
-            tag,
-            actor,
-            when=when,
-            model=model,
-            revision=revision,
-            path=path,
-            sha256=sha256,
-            tier=tier,
-            reason=reason,
-            link_id=link_id,
-            data=data,
-        )
-    )
+    event = AuditEvent(**event_values(tag, actor, **fields))
     session.add(event)
     return event
 
 
 def event_values(
-    tag: EventTag,
-    actor: Principal | None,
-    *,
-    when: datetime | None = None,
-    model: str | None = None,
-    revision: str | None = None,
-    path: str | None = None,
-    sha256: str | None = None,
-    tier: str | None = None,
-    reason: str | None = None,
-    link_id: str | None = None,
-    data: dict[str, Any] | None = None,
+    tag: EventTag, actor: Principal | None, **fields: Unpack[EventFields]
 ) -> dict[str, Any]:
     """The column values of one audit event (every column but `id`), as `record`
     writes them. The one place an event's row is built: the ORM path (`record`) and
@@ -86,18 +63,16 @@ def event_values(
     the two write identical rows and `data` is filtered and encoded one way."""
     actor = actor or SYSTEM
     return {
-        "occurred_at": when or utcnow(),
+        "occurred_at": fields.get("when") or utcnow(),
         "tag": str(tag),
         "actor_id": actor.user_id,
         "actor": actor.label if actor.user_id else (actor.email or "anonymous"),
         "address": actor.address,
         "user_agent": (actor.user_agent or None) and actor.user_agent[:255],
-        "model": model,
-        "revision": revision,
-        "path": path,
-        "sha256": sha256,
-        "tier": tier,
-        "reason": reason,
-        "link_id": link_id,
-        "data": event_data(data),
+        **{key: fields.get(key) for key in EVENT_COLUMNS},
+        "data": event_data(fields.get("data")),
     }
+
+
+# The columns that take a field of the same name as they are.
+EVENT_COLUMNS = ("model", "revision", "path", "sha256", "tier", "reason", "link_id")

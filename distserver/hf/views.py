@@ -21,14 +21,14 @@ import base64
 import binascii
 from urllib.parse import urlencode
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, g, jsonify, request
 
 from distserver.access.policy import Principal, lists_files
-from distserver.accounts.sessions import client_address, current_principal
+from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.counts import recent_downloads
-from distserver.downloads.fastpath import issue_link, request_token
-from distserver.downloads.services import Target, locate, request_link
+from distserver.downloads.doors import link_for_request
+from distserver.downloads.services import Target
 from distserver.downloads.standing import model_access, recipient_copies, served_blob
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
@@ -112,32 +112,14 @@ def resolve_view(namespace: str, name: str, rev: str, path: str) -> Response:
     if request.method == "HEAD" and rt.storage.backend == "local":
         return _metadata_only(rt, namespace, name, rev, path)
     path = path[: MAX_PATH + 1]  # longer paths exist nowhere; keep the audit row small
-    raw = request_token()
-    base_url = external_base() + "/"
-    link = None
-    if raw is not None:  # the fast path (downloads/fastpath.py); None: the full one
-        link = issue_link(
-            current_app,
-            rt,
-            raw,
-            namespace=namespace,
-            name=name,
-            rev=rev,
-            path=path,
-            door="hf",
-            base_url=base_url,
-            address=client_address(),
-            user_agent=request.headers.get("User-Agent"),
-            on_revision=lambda commit: g.setdefault(COMMIT_KEY, commit),
-        )
-    if link is None:
-        principal = current_principal()
-        target = locate(db.session, namespace, name, rev, path)
-        if target.revision is not None:
-            g.setdefault(COMMIT_KEY, target.revision.commit)
-        link = request_link(
-            db.session, rt, principal, target, door="hf", base_url=base_url, path=path
-        )
+    link = link_for_request(
+        namespace,
+        name,
+        rev,
+        path,
+        door="hf",
+        on_revision=lambda commit: g.setdefault(COMMIT_KEY, commit),
+    )
     response = Response(b"", status=302)
     response.headers["Location"] = link.url
     return _file_headers(response, link.commit, link.sha256, link.size)

@@ -1,0 +1,66 @@
+"""The one way a door (the native API, the Hugging Face resolve) turns a request for a
+file into a link: the fast path when the request carries a well-formed Bearer token on
+PostgreSQL (downloads.fastpath), the full ORM path (downloads.services) otherwise or
+when the fast path hands the request on. Both decide with the one policy and record
+the same events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import current_app, request
+
+from distserver.access.policy import Principal
+from distserver.accounts.sessions import client_address, current_principal
+from distserver.downloads.fastpath import issue_link, request_token
+from distserver.downloads.services import IssuedLink, locate, request_link
+from distserver.extensions import db
+from distserver.runtime import current_runtime
+from distserver.urls import external_base
+
+
+def link_for_request(
+    namespace: str,
+    name: str,
+    rev: str | None,
+    path: str,
+    *,
+    door: str,
+    principal: Principal | None = None,
+    on_revision: Callable[[str], None] | None = None,
+) -> IssuedLink:
+    """A link for `path` of `namespace/name` at `rev`, or AccessDenied / NotFound.
+    `principal`: the caller when the door has already authenticated it;
+    `on_revision(commit)` is called once the revision is known (refusals included)."""
+    rt = current_runtime()
+    base_url = external_base() + "/"
+    raw = request_token()
+    if raw is not None:
+        link = issue_link(
+            current_app,
+            rt,
+            raw,
+            namespace=namespace,
+            name=name,
+            rev=rev,
+            path=path,
+            door=door,
+            base_url=base_url,
+            address=client_address(),
+            user_agent=request.headers.get("User-Agent"),
+            on_revision=on_revision,
+        )
+        if link is not None:
+            return link
+    target = locate(db.session, namespace, name, rev, path)
+    if on_revision is not None and target.revision is not None:
+        on_revision(target.revision.commit)
+    return request_link(
+        db.session,
+        rt,
+        principal or current_principal(),
+        target,
+        door=door,
+        base_url=base_url,
+        path=path,
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from distserver.errors import ConfigError
+from distserver.instance_files import create_once
 from distserver.outbound import parse_networks
 from distserver.paths import CONFIG_DIR, PROJECT_DIR, TIERS_DIR
 
@@ -180,13 +181,10 @@ def _secret_key(settings: dict[str, Any], instance: Path) -> str:
         return key
     if key:
         return key
-    # Development and tests: one generated key per instance, kept across restarts.
-    instance.mkdir(parents=True, exist_ok=True)
-    key_file = instance / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    # Development and tests: one generated key per instance, kept across restarts, and
+    # one only when several processes start at once.
+    made = create_once(instance / "secret_key", lambda: secrets.token_urlsafe(48).encode())
+    return made.decode().strip()
 
 
 def _external_url(settings: dict[str, Any]) -> str:

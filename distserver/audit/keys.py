@@ -26,6 +26,7 @@ from distserver.audit.checkpoints import (
     public_key_pem,
 )
 from distserver.errors import ConfigError
+from distserver.instance_files import create_once
 
 PRIVATE_NAME = "audit-signing-key.pem"
 PUBLIC_NAME = "audit-public-key.pem"
@@ -61,16 +62,8 @@ def signing_key(settings: Mapping[str, Any]) -> Ed25519PrivateKey:
 
 
 def _instance_key(path: Path) -> Ed25519PrivateKey:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting at once must not each write their own key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(generate_private_key_pem())
-    return load_private_key(path.read_bytes())
+    # Several processes may start at once on a fresh instance: one key, written whole.
+    return load_private_key(create_once(path, generate_private_key_pem))
 
 
 def _write_public(path: Path, key: Ed25519PrivateKey) -> None:

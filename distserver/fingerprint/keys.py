@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from distserver.errors import DistserverError
+from distserver.instance_files import create_once
 
 MIN_KEY_BYTES = 16
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -123,22 +123,11 @@ def _decode(key_id: str, value: object) -> bytes:
 
 
 def _generated(instance: Path) -> tuple[dict[str, str], str]:
-    """Development and tests: one generated key per instance, kept across restarts.
-    Written to a temporary file and hard-linked into place, which fails if the file
-    already exists: two processes starting at once agree on one key."""
+    """Development and tests: one generated key per instance, kept across restarts; two
+    processes starting at once agree on one key (distserver.instance_files)."""
     path = instance / GENERATED_FILE
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"active": "dev-1", "keys": {"dev-1": new_key()}})
-        tmp = instance / f".{GENERATED_FILE}.{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(body)
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won; use its key
-        finally:
-            tmp.unlink(missing_ok=True)
+    create_once(
+        path, lambda: json.dumps({"active": "dev-1", "keys": {"dev-1": new_key()}}).encode()
+    )
     data = json.loads(path.read_text())
     return dict(data["keys"]), str(data["active"])

@@ -19,22 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-EVENT_COLUMNS = (
-    "occurred_at",
-    "tag",
-    "actor_id",
-    "actor",
-    "address",
-    "user_agent",
-    "model",
-    "revision",
-    "path",
-    "sha256",
-    "tier",
-    "reason",
-    "link_id",
-    "data",
-)
+from distserver.audit.models import AuditEvent
+
+# Every column of an event but its id, in the order the hash chain covers them.
+EVENT_COLUMNS = tuple(f for f in AuditEvent.CHAINED_FIELDS if f != "id")
 # Each placeholder typed, so NULLs and the UNION below need no inference.
 _EVENT_TYPES = {"occurred_at": "timestamptz", "actor_id": "integer"}
 LINK_COLUMNS = (

@@ -424,6 +424,9 @@ def run(
         tiers = tiers_with(tmp, {"researcher": {"daily_quota": 100_000_000}})
         settings = {
             "ENV": "production",
+            # Production refuses to start without the address it is reached at.
+            "EXTERNAL_URL": "http://127.0.0.1",
+            "MAIL_BACKEND": "outbox",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "DATABASE_URL": db_url.replace("postgresql://", "postgresql+psycopg://", 1),
             "STORAGE": "s3",

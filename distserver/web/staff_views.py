@@ -23,7 +23,7 @@ from flask import (
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField, StringField, SubmitField
+from wtforms import BooleanField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -70,8 +70,24 @@ class NoteForm(FlaskForm):
     submit = SubmitField("Submit")
 
 
+CONFIRM = "Tick the box to confirm this dangerous action."
+
+
+class DemoteForm(NoteForm):
+    """A danger action: refused unless its confirmation box is ticked (works without
+    JavaScript; the box is `required` in the page too)."""
+
+    confirm = BooleanField(
+        "I understand that the tiers of this stage lose access", validators=[DataRequired(CONFIRM)]
+    )
+
+
 class HaltForm(FlaskForm):
     reason = StringField("Reason", validators=[DataRequired(), Length(1, 500)])
+    confirm = BooleanField(
+        "I understand that every download of this model stops now",
+        validators=[DataRequired(CONFIRM)],
+    )
     submit = SubmitField("Halt distribution")
 
 
@@ -119,6 +135,7 @@ def release_console(namespace: str, name: str) -> str:
         evaluation=evaluation,
         note=NoteForm(formdata=None),
         halt=HaltForm(formdata=None),
+        demotion=DemoteForm(formdata=None),
     )
 
 
@@ -186,7 +203,7 @@ def promote(namespace: str, name: str) -> Response:
 @staff.post("/models/<namespace>/<name>/release/demote")
 @login_required
 def demote(namespace: str, name: str) -> Response:
-    form = NoteForm()
+    form = DemoteForm()
     plans = current_runtime().plans
     return _act(
         namespace,

@@ -135,6 +135,7 @@ def test_admin_halts_a_model(live_server: LiveServer, page: Any) -> None:
     sign_in(page, live_server, adam)
     visit(page, live_server, CONSOLE)
     page.fill("#halt-reason", "a jailbreak was reported")
+    page.check("#halt-confirm")  # a danger action: its box must be ticked
     page.click("text=Halt distribution")
     assert "Distribution is halted" in flashes(page)
     assert "halted" in page.inner_text("#stage")

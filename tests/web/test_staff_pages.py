@@ -133,15 +133,15 @@ def test_auditors_read_only_admins_halt_and_others_see_nothing(app: Flask, world
     adam = signed_in(app, staff(world, "adam@example.org", "admin"))
     page = post(adam, CONSOLE + "/halt", reason="")
     assert "This field is required." in page and 'id="halted"' not in page
-    page = post(adam, CONSOLE + "/halt", reason="weights leaked")
+    page = post(adam, CONSOLE + "/halt", reason="weights leaked", confirm="y")
     assert 'id="halted"' in page and "Reason: weights leaked." in page
-    assert "already halted" in post(adam, CONSOLE + "/halt", reason="again")
+    assert "already halted" in post(adam, CONSOLE + "/halt", reason="again", confirm="y")
     page = post(adam, CONSOLE + "/resume")
     assert "Distribution resumed." in page and 'id="halted"' not in page
 
     # Without a proved second factor, the service refuses the transition.
     sam = signed_in(app, staff(world, "sam@example.org", "admin", second_factor=False))
-    assert "you need a second factor" in post(sam, CONSOLE + "/halt", reason="test")
+    assert "you need a second factor" in post(sam, CONSOLE + "/halt", reason="test", confirm="y")
 
     rita = signed_in(app, world.person("rita@example.org", password=PASSWORD))
     assert rita.get(CONSOLE).status_code == 404  # internal: hidden as if absent

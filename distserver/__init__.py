@@ -58,7 +58,10 @@ def _register(app: Flask) -> None:
     from distserver.api.errors import register_error_handlers
     from distserver.downloads.views import downloads
     from distserver.hf import hf
-    from distserver.web import init_web
+    from distserver.web import (
+        console_views,  # noqa: F401  (routes on the staff blueprint)
+        init_web,
+    )
     from distserver.web.staff_views import staff
 
     init_sessions(app)

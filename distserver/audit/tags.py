@@ -14,6 +14,7 @@ class EventTag(StrEnum):
     MODEL_CREATED = "catalog:model:created"
     REVISION_PUBLISHED = "catalog:revision:published"
     REVISION_TAGGED = "catalog:revision:tagged"
+    CARD_EDITED = "catalog:card:edited"
 
     USER_CREATED = "account:user:created"
     TOKEN_CREATED = "account:token:created"  # noqa: S105 (a tag, not a secret)
@@ -30,6 +31,7 @@ class EventTag(StrEnum):
 
     GRANT_ADDED = "access:grant:added"
     GRANT_REVOKED = "access:grant:revoked"
+    GRANT_EXTENDED = "access:grant:extended"
     AGREEMENT_ACCEPTED = "access:agreement:accepted"
     GRANT_REMINDED = "access:grant:reminded"
     APPLICATION_SUBMITTED = "access:application:submitted"

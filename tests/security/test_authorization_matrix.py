@@ -205,6 +205,13 @@ PAGES: dict[str, list[Row]] = {
     "staff.audit_model": [Row("GET", "/staff/audit/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],
     "staff.audit_user": [Row("GET", "/staff/audit/users/researcher@x.org", status(SIGN_IN), token_free=True)],
     "staff.release_console": [Row("GET", "/staff/models/{m}/release", status(SIGN_IN), per_model=True, token_free=True)],
+    "staff.new_model": [Row("GET", "/staff/models/new", status(SIGN_IN), token_free=True), Row("POST", "/staff/models/new", status(CSRF), {}, token_free=True)],
+    "staff.model_admin": [Row("GET", "/staff/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],
+    "staff.edit_card": [Row("GET", "/staff/models/{m}/card", status(SIGN_IN), per_model=True, token_free=True), Row("POST", "/staff/models/{m}/card", status(CSRF), {}, True, token_free=True)],
+    "staff.model_grants_page": [Row("GET", "/staff/models/{m}/grants", status(SIGN_IN), per_model=True, token_free=True)],
+    "staff.add_grant": [Row("POST", "/staff/models/{m}/grants", status(CSRF), {}, True, token_free=True)],
+    "staff.extend": [Row("POST", "/staff/models/{m}/grants/{grant}/extend", status(CSRF), {}, True, token_free=True)],
+    "staff.revoke": [Row("GET", "/staff/models/{m}/grants/{grant}/revoke", status(SIGN_IN), per_model=True, token_free=True), Row("POST", "/staff/models/{m}/grants/{grant}/revoke", status(CSRF), {}, True, token_free=True)],
     **{
         f"staff.{action}": [Row("POST", f"/staff/models/{{m}}/release/{path}", status(CSRF), {}, True, token_free=True)]
         for action, path in (

@@ -1,7 +1,7 @@
 """The staff pages through Flask's test client: the release console walks a gate
 (evaluation, sign-offs, promotion) with the services' refusals flashed, auditors read
-only, the audit page filters, charts and exports, and no page runs more than 10 SQL
-statements."""
+only, the audit page filters, charts and exports, and no page (the console's model and
+grant pages included) runs more than 10 SQL statements."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from distserver.access.models import Grant
 from distserver.accounts.services import principal_for
 from distserver.audit.keys import signing_key
 from distserver.audit.queries import EventFilter, downloads_per_day
@@ -216,9 +217,15 @@ def test_audit_filters_charts_and_exports(app: Flask, world: World) -> None:
 
 def test_every_staff_page_runs_at_most_ten_statements(app: Flask, world: World) -> None:
     # Several models: the index reads every model's gate in a fixed number of queries.
-    world.model("acme/llm", stage=None)
+    model = world.model("acme/llm", stage=None)
+    world.publish(model, {"config.json": b"{}\n"})  # two revisions to list
     for extra in ("acme/second", "acme/third", "acme/fourth"):
         world.model(extra, stage="research-access")
+    # Grants on the model and a tier-wide one, so the console's grant list has rows.
+    for i in range(3):
+        world.person(f"r{i}@example.org", tiers=("researcher",), model=model)
+    world.person("wide@example.org", tiers=("researcher",))
+    grant_id = db.session.scalar(sa.select(Grant.id).order_by(Grant.id))
     admin = signed_in(app, staff(world, "adam@example.org", "admin", "auditor"))
     _downloads(world, datetime.now(UTC))
     seal_pending(db.session, signing_key(app.config))
@@ -226,6 +233,11 @@ def test_every_staff_page_runs_at_most_ten_statements(app: Flask, world: World) 
     for url in (
         "/staff/",
         CONSOLE,
+        "/staff/models/new",
+        "/staff/models/acme/llm",
+        "/staff/models/acme/llm/card",
+        "/staff/models/acme/llm/grants",
+        f"/staff/models/acme/llm/grants/{grant_id}/revoke",
         "/staff/audit",
         "/staff/audit?model=acme/llm&action=download&since=2020-01-01",
         "/staff/audit/users/rita@example.org",

@@ -13,7 +13,8 @@ What counts as a second factor (`Principal.second_factor`, set by
 - a CLI `--as` actor: the user has TOTP enrolled (the operator at the shell vouches).
 
 Actions that need it: promote, demote, halt, resume, approve, role changes,
-suspensions, and the gate evidence (evaluations and sign-offs).
+suspensions, the gate evidence (evaluations and sign-offs), and from the console
+pages creating a model, editing its card, adding or extending a grant.
 """
 
 from __future__ import annotations

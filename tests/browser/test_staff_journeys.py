@@ -134,6 +134,8 @@ def test_admin_halts_a_model(live_server: LiveServer, page: Any) -> None:
         adam = creds(world.person("adam@example.org", roles=("admin",), password=PASSWORD))
     sign_in(page, live_server, adam)
     visit(page, live_server, CONSOLE)
+    page.locator("#halt-form").scroll_into_view_if_needed()
+    page.shot("danger-zone")
     page.fill("#halt-reason", "a jailbreak was reported")
     page.check("#halt-confirm")  # a danger action: its box must be ticked
     page.click("text=Halt distribution")

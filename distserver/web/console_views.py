@@ -8,7 +8,7 @@ decide the roles and the second factor, and their refusals are shown on the page
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -170,10 +170,12 @@ def model_grants_page(namespace: str, name: str) -> str:
     tiers = current_runtime().tiers
     form = GrantForm(formdata=None)
     form.tier.choices = [("", "Choose a tier…")] + [(t, tiers[t].title) for t in sorted(tiers)]
+    everything = request.args.get("all") == "1"
     return render_template(
         "staff/grants.html",
         model=model,
-        grants=model_grants(db.session, model),
+        grants=model_grants(db.session, model, everything=everything),
+        everything=everything,
         form=form,
         extend=ExtendForm(formdata=None),
         may_grant=bool(principal.roles & GRANT_ROLES),

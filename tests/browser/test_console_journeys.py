@@ -91,6 +91,9 @@ def test_admin_adds_and_revokes_a_grant(live_server: LiveServer, page: Any) -> N
     page.click("#revoke-form button.danger")
     assert "is revoked" in flashes(page)
     assert "No live grant covers this model." in page.inner_text("#grants")
+    page.click("text=Show expired and revoked grants too")
+    check(page)
+    assert "revoked" in page.locator("#grants tbody tr", has_text="rita@example.org").inner_text()
 
     events = audit_tags(page, live_server, "access")
     for tag in ("access:grant:added", "access:grant:extended", "access:grant:revoked"):

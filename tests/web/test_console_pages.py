@@ -169,6 +169,11 @@ def test_a_reviewer_adds_extends_and_revokes_a_grant(app: Flask, world: World) -
     assert grant.revoked_at is not None
     [revoked] = event_data(world, "access:grant:revoked")
     assert revoked["grant_id"] == grant.id
+    live = reviewer.get(grants).get_data(as_text=True)
+    assert "No live grant covers this model." in live
+    everything = reviewer.get(grants + "?all=1").get_data(as_text=True)
+    row = everything.split(f'data-grant="{grant.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "status-revoked" in row and "Revoke" not in row
 
 
 def test_grant_forms_refuse_with_a_reason(app: Flask, world: World) -> None:

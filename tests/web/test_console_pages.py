@@ -39,7 +39,8 @@ def event_data(world: World, tag: str) -> list[dict]:
 
 
 def test_a_safety_lead_creates_a_model_and_edits_its_card(app: Flask, world: World) -> None:
-    lead = signed_in(app, staff(world, "lead@example.org", "safety"))
+    person = staff(world, "lead@example.org", "safety")
+    lead = signed_in(app, person)
     status, page = submit(
         lead,
         "/staff/models/new",
@@ -71,6 +72,10 @@ def test_a_safety_lead_creates_a_model_and_edits_its_card(app: Flask, world: Wor
     assert edited["changed"] == ["card"] and edited["_model"] == "acme/tiny"
     db.session.refresh(model)
     assert card_data(model.card) == {"license": "mit"}
+    # The Hugging Face door serves the edited front matter as cardData.
+    world.publish(model, {"config.json": b"{}\n"})
+    info = app.test_client().get("/api/models/acme/tiny", headers=person.auth).get_json()
+    assert info.get("cardData") == {"license": "mit"}, info
 
 
 def test_refused_model_forms_say_what_to_fix_and_keep_the_input(app: Flask, world: World) -> None:

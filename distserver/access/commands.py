@@ -77,6 +77,20 @@ def grants_revoke(
     click.echo(f"revoked {n} grant(s)")
 
 
+@grants.command("extend")
+@click.argument("grant_id", type=int)
+@click.option("--days", type=click.IntRange(1, 3650), required=True)
+@as_option
+@with_appcontext
+def grants_extend(grant_id: int, days: int, as_email: str | None) -> None:
+    """Push a live grant's expiry DAYS further (ids: `distserver grants list`)."""
+    from distserver.access.grant_admin import extend_grant
+
+    grant = extend_grant(db.session, grant_id, days, actor(as_email))
+    until = grant.expires_at.date().isoformat() if grant.expires_at else "no expiry"
+    click.echo(f"grant {grant.id} now runs until {until}")
+
+
 def _scope(model_ref: str | None, all_models: bool):  # type: ignore[no-untyped-def]
     if all_models == bool(model_ref):
         raise click.UsageError("Give either NS/NAME or --all-models.")

@@ -110,8 +110,9 @@ def grant_on_model(
 
 def extend_grant(session: Session, grant_id: int, days: int, actor: Principal) -> Grant:
     """Push a live grant's expiry `days` further (from now, if it already lapsed), and
-    mark it not yet reminded. An audit event `access:grant:extended`."""
-    require_role(actor, GRANT_ROLES, "extend grants", second_factor=True)
+    mark it not yet reminded. An audit event `access:grant:extended`. The operator at
+    the server's shell (`distserver grants extend`, no --as) may extend too."""
+    require_role(actor, GRANT_ROLES, "extend grants", allow_system=True, second_factor=True)
     if days is None or not 1 <= days <= MAX_DAYS:
         raise BadRequest(f"Extend by 1 to {MAX_DAYS} days.", code="invalid_days")
     grant = session.get(Grant, grant_id)

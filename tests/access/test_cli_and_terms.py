@@ -88,3 +88,26 @@ def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_pat
         )
         assert link(client, "acme/llm", headers).status_code == 201
         assert sha("researcher") in {a.sha256 for a in tier.agreements_for("acme/llm")}
+
+
+def test_cli_extends_a_grant_as_the_console_does(app, world: World) -> None:  # type: ignore[no-untyped-def]
+    cli = app.test_cli_runner()
+    world.model("acme/llm", stage="research-access")
+    world.person("ann@example.org", tiers=("researcher",), grant_days=10)
+    world.person("sal@example.org", roles=("safety",))
+    grant = db.session.scalar(db.select(Grant))
+    before = grant.expires_at
+    refused = cli.invoke(
+        main, ["grants", "extend", str(grant.id), "--days", "5", "--as", "sal@example.org"]
+    )
+    assert (
+        refused.exit_code == 1
+        and "Only admin or reviewer staff may extend grants." in refused.output
+    )
+    done = cli.invoke(main, ["grants", "extend", str(grant.id), "--days", "5"])
+    assert done.exit_code == 0 and f"grant {grant.id} now runs until" in done.output, done.output
+    db.session.refresh(grant)
+    assert (grant.expires_at - before).days == 5
+    assert [e.actor for e in world.events("access:grant:extended")] == ["system"]
+    missing = cli.invoke(main, ["grants", "extend", "999", "--days", "5"])
+    assert missing.exit_code == 1 and "No live grant 999." in missing.output

@@ -211,8 +211,9 @@ def child() -> None:
     alone. Prints one JSON object."""
     from distserver import create_app
     from distserver.audit import fast_verify
+    from distserver.audit.database_verify import verify_database
     from distserver.audit.keys import signing_key
-    from distserver.audit.verify import checkpoints, verify_database
+    from distserver.audit.queries import checkpoints
     from distserver.extensions import db
 
     app = create_app()
@@ -226,8 +227,7 @@ def child() -> None:
         cps = sorted(checkpoints(db.session), key=lambda cp: cp.seq)
         db.session.rollback()
         t0 = time.perf_counter()
-        rows = fast_verify._sealed_rows(db.session.connection(), last)
-        fast_verify._hash_chain(rows, cps)
+        fast_verify.chain_over_stored(db.session.connection(), last, cps)
         chain_s = time.perf_counter() - t0
         db.session.rollback()
         t0 = time.perf_counter()

@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from distserver.audit.chain import GENESIS
+from distserver.audit.chain_verifier import VerifyResult
 from distserver.audit.checkpoints import Checkpoint, key_id, verify_checkpoint
-from distserver.audit.verification import VerifyResult
 
 CHUNK = 10_000  # stored hashes compared at once
 COMPARE_PARTS = 2  # concurrent ranges of the column comparison
@@ -142,6 +142,14 @@ def _hash_chain(
     return head, count + len(digests)
 
 
+def chain_over_stored(
+    connection: Connection, last: int, cps: list[Checkpoint]
+) -> tuple[bytes, int]:
+    """The chain over the stored bytes of seals 0..last (`cps` in seq order): (head, events).
+    Raises if a stored hash or a checkpoint's head differs (or on a database error)."""
+    return _hash_chain(_sealed_rows(connection, last), cps)
+
+
 def _check(digests: list[bytes], stored: list[str], lo: int, cps: list[Checkpoint], at: int) -> int:
     if b"".join(digests).hex() != "".join(stored):
         raise _Unsure(f"a stored hash in seqs {lo}..{lo + len(digests) - 1} differs")
@@ -188,7 +196,7 @@ def verify_stored(
     for thread in comparisons:
         thread.start()
     try:
-        head, count = _hash_chain(_sealed_rows(session.connection(), last), cps)
+        head, count = chain_over_stored(session.connection(), last, cps)
     except (_Unsure, TypeError, SQLAlchemyError, psycopg.Error):
         # TypeError: a NULL piece (a seal whose event is gone) cannot be hashed.
         head, count = GENESIS, -1

@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 
 from distserver.audit import fast_verify
 from distserver.audit.chain import canonical_bytes, event_fields
+from distserver.audit.database_verify import verify_database
 from distserver.audit.models import AuditEvent
+from distserver.audit.queries import checkpoints
 from distserver.audit.sealing import seal_pending
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
-from distserver.audit.verify import checkpoints, verify_database
 from distserver.extensions import db
 from tests.audit.helpers import add_events, cli_env, distserver_cmd, key
 

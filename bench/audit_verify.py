@@ -16,6 +16,10 @@ every 10,000 events; the seals (with their bytes) go in with COPY. Then it runs:
   comparison of the bytes with the columns (they run at the same time in the verify);
 - with `--deep`, also `audit verify --deep` (every event re-encoded in Python).
 
+Besides wall times it prints CPU times (this process, and the PostgreSQL backends read
+from /proc): on a shared machine they do not stretch with other work, so they compare
+across runs where wall times do not.
+
 It prints a table and a last line of name=value pairs, and drops its database. Needs
 PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres), as the tests do.
 """
@@ -144,19 +148,21 @@ def stored_bytes(dsn: str) -> Iterator[bytes]:
             yield data
 
 
-def baselines(dsn: str) -> tuple[float, float]:
-    """(seconds to chain-hash the canonical bytes held in memory, seconds to encode the
-    same events with canonical_bytes and hash them), CHUNK events at a time."""
-    hash_only = full = 0.0
+def baselines(dsn: str) -> tuple[float, float, float]:
+    """(seconds to chain-hash the canonical bytes held in memory, the CPU seconds of that,
+    seconds to encode the same events with canonical_bytes and hash them), CHUNK events at
+    a time."""
+    hash_only = hash_cpu = full = 0.0
     head, seq = GENESIS, 0
     stream = stored_bytes(dsn)
     sha = hashlib.sha256
     while blobs := [b for _, b in zip(range(CHUNK), stream, strict=False)]:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         for b in blobs:
             head = sha(head + seq.to_bytes(8, "big") + b).digest()
             seq += 1
         hash_only += time.perf_counter() - t1
+        hash_cpu += time.process_time() - c1
     with psycopg.connect(dsn) as conn, conn.cursor(name="bench_events") as cur:
         cur.itersize = CHUNK
         cur.execute(SELECT_EVENTS)
@@ -168,7 +174,7 @@ def baselines(dsn: str) -> tuple[float, float]:
                 head = sha(head + seq.to_bytes(8, "big") + canonical_bytes(event)).digest()
                 seq += 1
             full += time.perf_counter() - t0
-    return hash_only, full
+    return hash_only, hash_cpu, full
 
 
 def _env(settings: dict[str, str]) -> dict[str, str]:
@@ -206,13 +212,24 @@ def run(argv: list[str], settings: dict[str, str]) -> tuple[float, int, str, int
         return elapsed, peak, out.read().strip(), proc.returncode
 
 
+def backend_cpu(connection: Any) -> float:
+    """CPU seconds (user + system) used so far by the PostgreSQL backend serving a
+    SQLAlchemy connection (PostgreSQL runs on this machine): unlike wall time, this does
+    not grow when other work shares the cores."""
+    pid = connection.connection.driver_connection.info.backend_pid
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child() -> None:
     """In a fresh process, after the app has started: time verify_database and its parts
     alone. Prints one JSON object."""
     from distserver import create_app
     from distserver.audit import fast_verify
+    from distserver.audit.database_verify import verify_database
     from distserver.audit.keys import signing_key
-    from distserver.audit.verify import checkpoints, verify_database
+    from distserver.audit.queries import checkpoints
     from distserver.extensions import db
 
     app = create_app()
@@ -225,16 +242,19 @@ def child() -> None:
         last = result.head_seq
         cps = sorted(checkpoints(db.session), key=lambda cp: cp.seq)
         db.session.rollback()
-        t0 = time.perf_counter()
-        rows = fast_verify._sealed_rows(db.session.connection(), last)
-        fast_verify._hash_chain(rows, cps)
+        connection = db.session.connection()
+        t0, c0, b0 = time.perf_counter(), time.process_time(), backend_cpu(connection)
+        fast_verify.chain_over_stored(connection, last, cps)
         chain_s = time.perf_counter() - t0
+        chain_cpu = {"python": time.process_time() - c0, "pg": backend_cpu(connection) - b0}
         db.session.rollback()
-        t0 = time.perf_counter()
         with db.engine.connect() as connection:
+            t0, b0 = time.perf_counter(), backend_cpu(connection)
             assert fast_verify.mismatched_columns(connection, last) == []
-        compare_s = time.perf_counter() - t0
-    print(json.dumps({"verify_s": verify_s, "chain_s": chain_s, "compare_s": compare_s}))
+            compare_s, compare_cpu = time.perf_counter() - t0, backend_cpu(connection) - b0
+    parts = {"verify_s": verify_s, "chain_s": chain_s, "compare_s": compare_s}
+    parts |= {"chain_py_cpu_s": chain_cpu["python"], "chain_pg_cpu_s": chain_cpu["pg"]}
+    print(json.dumps(parts | {"compare_pg_cpu_s": compare_cpu}))
 
 
 def main() -> None:
@@ -259,7 +279,7 @@ def main() -> None:
             settings = _settings(dsn.replace("postgresql://", "postgresql+psycopg://"), Path(tmp))
             key = migrate(settings)
             seed_s = seed(dsn, n, key)
-            hash_s, full_s = baselines(dsn)
+            hash_s, hash_cpu, full_s = baselines(dsn)
             verify_s, rss_kb, output, code = run(cli, settings)
             _, child_rss, child_out, child_code = run(
                 [sys.executable, str(Path(__file__).resolve()), "--child"], settings
@@ -289,6 +309,15 @@ def main() -> None:
     print(f"{'step':<58} {'seconds':>9} {'events/s':>12} {'x hash':>7}")
     for label, secs in rows:
         print(f"{label:<58} {secs:>9.2f} {n / secs:>12,.0f} {hash_s / secs:>7.3f}")
+    cpu = {
+        "baseline hash (python)": hash_cpu,
+        "chain over stored bytes (python)": parts["chain_py_cpu_s"],
+        "chain over stored bytes (postgresql, the COPY)": parts["chain_pg_cpu_s"],
+        "column comparison (postgresql, one connection)": parts["compare_pg_cpu_s"],
+    }
+    print("CPU time (not stretched by other work on the machine):")
+    for label, secs in cpu.items():
+        print(f"  {label:<56} {secs:>9.2f} s {secs / n * 1e6:>7.2f} us/event")
     print(
         f"verify peak RSS: CLI {rss_kb / 1024:.1f} MB, in-process child {child_rss / 1024:.1f} MB;"
         f" verify said: {output}"
@@ -301,6 +330,10 @@ def main() -> None:
         "chain_s": f"{parts['chain_s']:.2f}",
         "compare_s": f"{parts['compare_s']:.2f}",
         "baseline_hash_events_per_s": f"{base_hash:.0f}",
+        "baseline_hash_cpu_s": f"{hash_cpu:.2f}",
+        "chain_py_cpu_s": f"{parts['chain_py_cpu_s']:.2f}",
+        "chain_pg_cpu_s": f"{parts['chain_pg_cpu_s']:.2f}",
+        "compare_pg_cpu_s": f"{parts['compare_pg_cpu_s']:.2f}",
         "baseline_canonical_hash_events_per_s": f"{base_full:.0f}",
         "ratio_vs_hash": f"{hash_s / verify_s:.3f}",
         "ratio_in_process_vs_hash": f"{hash_s / parts['verify_s']:.3f}",

@@ -13,8 +13,8 @@ from distserver.api import api_v1
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
 from distserver.audit.models import AuditEvent, AuditSeal
-from distserver.audit.queries import events_page, parse_filter, require_auditor
-from distserver.audit.verify import checkpoints, receipt
+from distserver.audit.queries import checkpoints, events_page, parse_filter, require_auditor
+from distserver.audit.receipts import receipt
 from distserver.downloads.models import DownloadLink
 from distserver.errors import (
     ConfigError,

@@ -1,10 +1,10 @@
 """The tamper-evident audit chain: canonical bytes and hash links. Streaming
-verification is in distserver.audit.verification, the export format in
+verification is in distserver.audit.chain_verifier, the export format in
 distserver.audit.export.
 
 Pure code: no database, no Flask. The sealing job feeds events in id order to `seal`
 and stores each event's canonical bytes with its seal; `audit verify` feeds the sealed
-rows in seq order (from the database or from an export) to `verification.verify_chain`,
+rows in seq order (from the database or from an export) to `chain_verifier.verify_chain`,
 which holds only a few rows in memory, or on PostgreSQL first hashes the stored bytes
 (`distserver.audit.fast_verify`).
 
@@ -54,7 +54,9 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def _field(name: str, event: Mapping[str, Any]) -> Any:
+def chained_value(name: str, event: Mapping[str, Any]) -> Any:
+    """The value of chained field `name` of `event` as the canonical encoding writes it
+    (see the module docstring); a missing field or a wrongly typed value raises."""
     try:
         value = event[name]
     except KeyError:
@@ -74,14 +76,15 @@ def _field(name: str, event: Mapping[str, Any]) -> Any:
     return value
 
 
-def _dumps(value: Any) -> str:
+def compact_json(value: Any) -> str:
+    """JSON text as the canonical encoding writes it: no whitespace, no ASCII escaping."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """The bytes the chain hashes for one event; see the module docstring for the format.
     Extra keys in `event` are ignored; a missing field or a wrongly typed value raises."""
-    return _dumps([_field(name, event) for name in CHAINED_FIELDS]).encode("utf-8")
+    return compact_json([chained_value(name, event) for name in CHAINED_FIELDS]).encode("utf-8")
 
 
 def event_fields(row: Any) -> dict[str, Any]:

@@ -10,9 +10,11 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo
 
+from distserver.audit.chain_verifier import verify_export
+from distserver.audit.database_verify import verify_database
 from distserver.audit.keys import read_public_key, signing_key
+from distserver.audit.queries import EventFilter, export_csv, export_jsonl
 from distserver.audit.sealing import DEFAULT_BATCH, seal_pending
-from distserver.audit.verify import verify_database, verify_export, write_csv, write_jsonl
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
 
@@ -102,10 +104,16 @@ def _since(value: str | None) -> datetime | None:
 def export_command(fmt: str, since: str | None, model: str | None, user: str | None) -> None:
     """Stream sealed events to stdout. An unfiltered JSONL export verifies offline."""
     _app_context()
+    where = EventFilter(model=model, user=user, since=_since(since))
+    if fmt == "jsonl":
+        chunks = export_jsonl(db.session, where, with_checkpoints=where.empty)
+    else:
+        chunks = export_csv(db.session, where)
     out = sys.stdout
-    write = write_jsonl if fmt == "jsonl" else write_csv
-    write(db.session, out, since=_since(since), model=model, user=user)
+    for chunk in chunks:
+        out.write(chunk)
     out.flush()
+    db.session.rollback()
 
 
 @audit.command("public-key")

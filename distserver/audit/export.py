@@ -1,16 +1,23 @@
-"""The JSONL export of the sealed log: one line per event (seq, hash and the chained
-fields, written as in the canonical encoding) with each signed checkpoint placed right
-after the event of its seq, so that an outsider can verify it in one streaming pass
-with only the public key (`distserver audit verify --export FILE --public-key KEY`)."""
+"""The export formats of the sealed log.
+
+JSONL: one line per event (seq, hash and the chained fields, written as in the canonical
+encoding) with each signed checkpoint placed right after the event of its seq, so that an
+outsider can verify it in one streaming pass with only the public key (`distserver audit
+verify --export FILE --public-key KEY`). CSV (`csv_rows`): for reading in a spreadsheet.
+
+Pure code: rows in, text out. Reading the rows from the database is
+distserver.audit.queries (`stream_sealed`, `export_jsonl`, `export_csv`)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
-from distserver.audit.chain import CHAINED_FIELDS, _dumps, _field
-from distserver.audit.checkpoints import Checkpoint, is_hash_hex, parse_utc
+from distserver.access.reports import spreadsheet_cell
+from distserver.audit.chain import CHAINED_FIELDS, chained_value, compact_json
+from distserver.audit.checkpoints import Checkpoint, format_utc, is_hash_hex, parse_utc
 
 
 class MalformedExport(ValueError):
@@ -23,6 +30,8 @@ class MalformedExport(ValueError):
 
 __all__ = [
     "MalformedExport",
+    "csv_rows",
+    "csv_writer",
     "export_checkpoint_line",
     "export_line",
     "export_lines",
@@ -35,12 +44,14 @@ def export_line(seq: int, event: Mapping[str, Any], hash_hex: str) -> str:
     then the chained fields in order, values written as in the canonical encoding."""
     if type(seq) is not int or seq < 0 or not is_hash_hex(hash_hex):
         raise ValueError("seq must be a non-negative int and hash 64 lowercase hex digits")
-    return _dumps({"seq": seq, "hash": hash_hex} | {n: _field(n, event) for n in CHAINED_FIELDS})
+    return compact_json(
+        {"seq": seq, "hash": hash_hex} | {n: chained_value(n, event) for n in CHAINED_FIELDS}
+    )
 
 
 def export_checkpoint_line(cp: Checkpoint) -> str:
     """An export line carrying a checkpoint: {"checkpoint": {seq, head_hash, ...}}."""
-    return _dumps({"checkpoint": cp.to_dict()})
+    return compact_json({"checkpoint": cp.to_dict()})
 
 
 def export_lines(
@@ -106,3 +117,21 @@ def read_export(
             yield obj["seq"], event, obj["hash"]
 
     return rows(), checkpoints
+
+
+def csv_rows(rows: Iterable[tuple[int, Mapping[str, Any], str]]) -> Iterator[list[Any]]:
+    """The audit CSV: a header, then seq, hash and the chained fields of each sealed event
+    (times in UTC). Cells go through the access report's `spreadsheet_cell`, so a value an
+    anonymous caller chose (user agent, path) cannot run as a formula in a spreadsheet;
+    the CSV is for reading, the JSONL export is the one that verifies."""
+    yield ["seq", "hash", *CHAINED_FIELDS]
+    for seq, event, hash_hex in rows:
+        values = [event[name] for name in CHAINED_FIELDS]
+        values[1] = format_utc(values[1])
+        yield [seq, hash_hex, *(spreadsheet_cell(v) for v in values)]
+
+
+def csv_writer(out: IO[str]) -> Any:
+    """RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a cell
+    that holds a lone carriage return, which a spreadsheet would read as a new row."""
+    return csv.writer(out, lineterminator="\r\n")

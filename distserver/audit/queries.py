@@ -1,10 +1,15 @@
-"""Reading the audit log for auditors: the filters shared by GET /api/v1/audit/events,
-the staff audit page and its export, one page of events with a cursor, the filtered
-sealed-event stream for exports, and downloads per day aggregated in SQL."""
+"""Reading the stored audit log: the filters shared by GET /api/v1/audit/events, the staff
+audit page and `distserver audit export`; one page of events with a cursor; the sealed
+events streamed in seq order (for verification and the exports) and the checkpoints;
+downloads per day aggregated in SQL.
+
+Everything that streams uses a server-side cursor on PostgreSQL (`yield_per` batches
+elsewhere), so memory stays flat whatever the size of the log."""
 
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,14 +20,15 @@ from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
 from distserver.audit.chain import CHAINED_FIELDS
-from distserver.audit.export import export_line
-from distserver.audit.models import AuditEvent, AuditSeal
+from distserver.audit.checkpoints import Checkpoint, format_utc
+from distserver.audit.export import csv_rows, csv_writer, export_line, export_lines
+from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
-from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
+YIELD_PER = 5000
 DOWNLOAD_TAG = str(EventTag.LINK_ISSUED)
 
 
@@ -58,6 +64,11 @@ class EventFilter:
         if self.until is not None:
             query = query.where(AuditEvent.occurred_at < self.until)
         return query
+
+    @property
+    def empty(self) -> bool:
+        """True when the filter lets every event through."""
+        return self == EventFilter()
 
     def args(self) -> dict[str, str]:
         """The filter as query-string arguments (for links to the next page or an export)."""
@@ -113,24 +124,85 @@ def events_page(
     return rows, (rows[-1][0].id if more and rows else None)
 
 
-def sealed_query(where: EventFilter) -> Select[Any]:
-    """Sealed events matching the filter, in seq order, as verify.stream_sealed reads them."""
+def sealed_query(where: EventFilter | None = None) -> Select[Any]:
+    """(seq, hash, chained fields...) of the sealed events matching the filter (all of them
+    without one), in seq order, as `stream_sealed` reads them."""
     columns = [getattr(AuditEvent, name) for name in CHAINED_FIELDS]
     query = select(AuditSeal.seq, AuditSeal.hash, *columns).join(
         AuditEvent, AuditEvent.id == AuditSeal.event_id
     )
-    return where.apply(query).order_by(AuditSeal.seq)
+    if where is not None:
+        query = where.apply(query)
+    return query.order_by(AuditSeal.seq)
 
 
-def export_jsonl(session: Session, where: EventFilter) -> Iterator[str]:
-    """The sealed events matching the filter, one JSONL line each (for reading; only an
-    unfiltered `distserver audit export` carries the checkpoints that verify offline)."""
-    for seq, event, hash_hex in stream_sealed(session, sealed_query(where)):
-        yield export_line(seq, event, hash_hex) + "\n"
+def stream_sealed(
+    session: Session, query: Select[Any] | None = None
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(seq, chained fields, hash hex) of every sealed event (or those `query`, a
+    `sealed_query`, selects), in seq order."""
+    fields = CHAINED_FIELDS
+    for row in _stream(session, sealed_query() if query is None else query):
+        yield row[0], dict(zip(fields, row[2:], strict=True)), row[1]
+
+
+def _stream(session: Session, query: Select[Any]) -> Iterator[Any]:
+    """Rows of a Core query in batches: a server-side cursor on PostgreSQL."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        yield from _stream_postgres(connection, query)
+        return
+    options = {"stream_results": True, "yield_per": YIELD_PER}
+    # The Core connection, not session.execute: the ORM's per-row work halves the speed.
+    result = connection.execute(query.execution_options(**options))
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _stream_postgres(connection: Any, query: Select[Any]) -> Iterator[Any]:
+    # psycopg's own named cursor: rows as plain tuples, timestamps already timezone-aware,
+    # no per-row SQLAlchemy processing (verify is bound by per-row Python work).
+    sql = query.compile(dialect=connection.dialect)
+    raw = connection.connection.driver_connection
+    with raw.cursor(name=f"audit_stream_{uuid.uuid4().hex[:12]}") as cursor:
+        cursor.itersize = YIELD_PER
+        cursor.execute(str(sql), sql.params)
+        yield from cursor
+
+
+def checkpoint_from_row(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(row.seq, row.head_hash, format_utc(row.created_at), row.key_id, row.signature)
+
+
+def checkpoints(session: Session, *, after: int = -1, limit: int | None = None) -> list[Checkpoint]:
+    """Stored checkpoints with seq > `after`, in seq order (one per sealing batch, so few)."""
+    query = select(AuditCheckpoint).where(AuditCheckpoint.seq > after).order_by(AuditCheckpoint.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return [checkpoint_from_row(row) for row in session.scalars(query)]
+
+
+def export_jsonl(
+    session: Session, where: EventFilter, *, with_checkpoints: bool = False
+) -> Iterator[str]:
+    """The sealed events matching the filter, one JSONL line each. `with_checkpoints` (only
+    for an empty filter) places every checkpoint after the event of its seq: such a file
+    verifies offline (`distserver audit verify --export`); any other is for reading."""
+    if with_checkpoints:
+        if not where.empty:
+            raise ValueError("a filtered export cannot carry the checkpoints")
+        lines = export_lines(stream_sealed(session), checkpoints(session))
+    else:
+        lines = (export_line(*row) for row in stream_sealed(session, sealed_query(where)))
+    for line in lines:
+        yield line + "\n"
 
 
 def export_csv(session: Session, where: EventFilter) -> Iterator[str]:
-    """The same as CSV, written as the CLI writes it (verify.csv_rows)."""
+    """The sealed events matching the filter as CSV (`export.csv_rows`), in chunks of about
+    64 kB."""
     buffer = io.StringIO()
     writer = csv_writer(buffer)
     for row in csv_rows(stream_sealed(session, sealed_query(where))):

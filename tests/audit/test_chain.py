@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from distserver.audit import chain as ch
+from distserver.audit import chain_verifier as vf
 from distserver.audit import export as ex
-from distserver.audit import verification as vf
 from distserver.audit.checkpoints import (
     Checkpoint,
     checkpoint_message,
@@ -224,7 +224,7 @@ def test_canonical_bytes_are_injective_on_random_events():
         if rng.random() < 0.5:
             event = flip_field(rng, event)
         raw = ch.canonical_bytes(event)
-        key = tuple(ch._field(n, event) for n in ch.CHAINED_FIELDS)
+        key = tuple(ch.chained_value(n, event) for n in ch.CHAINED_FIELDS)
         assert seen.setdefault(raw, key) == key, i
         assert json.loads(raw) == list(key)  # decodable, hence injective
 
@@ -379,7 +379,7 @@ def test_checkpoints_anywhere_in_an_export_within_the_window():
         result = vf.verify_chain(stream, live, PUB)
         assert result.ok and result.checkpoints_checked == len(cps), result.message
     # Too far behind its event to be checked in one pass: refused, never skipped.
-    rows, hashes, _ = build(random.Random(11), vf._WINDOW + 10)
+    rows, hashes, _ = build(random.Random(11), vf.HASH_WINDOW + 10)
     late = sign_checkpoint(KEY, 3, hashes[3], T0)
     lines = [*(ex.export_line(*row) for row in rows), ex.export_checkpoint_line(late)]
     stream, live = ex.read_export(lines)

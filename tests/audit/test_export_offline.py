@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from distserver.audit import chain as ch
 from distserver.audit import export as ex
+from distserver.audit.chain_verifier import verify_export
 from distserver.audit.checkpoints import public_key_pem, sign_checkpoint
-from distserver.audit.verify import verify_export
 from distserver.cli import main
 from tests.audit.helpers import PROJECT
 

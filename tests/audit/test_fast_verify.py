@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 
 from distserver.audit import fast_verify
 from distserver.audit.chain import canonical_bytes, event_fields
+from distserver.audit.database_verify import verify_database
 from distserver.audit.models import AuditEvent
+from distserver.audit.queries import checkpoints
 from distserver.audit.sealing import seal_pending
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
-from distserver.audit.verify import checkpoints, verify_database
 from distserver.extensions import db
 from tests.audit.helpers import add_events, cli_env, distserver_cmd, key
 
@@ -68,7 +69,7 @@ def _insert(rows: list[dict[str, Any]]) -> list[int]:
 
 def _sql_bytes(event_id: int) -> bytes:
     query = sa.text(
-        f"SELECT convert_to({fast_verify.CANONICAL_SQL}, 'UTF8') FROM audit_events e"  # noqa: S608
+        f"SELECT {fast_verify.REBUILT_BYTES} FROM {fast_verify.EVENTS_REBUILT}"  # noqa: S608
         " WHERE e.id = :id"
     )
     return bytes(db.session.execute(query, {"id": event_id}).scalar_one())
@@ -278,3 +279,73 @@ def test_a_difference_found_midway_through_the_copy_still_ends_in_the_named_even
     assert (result.ok, result.first_bad_seq, result.reason) == (False, 4, "edited"), result.message
     # The session is usable afterwards.
     assert db.session.execute(sa.text("SELECT count(*) FROM audit_seals")).scalar() == 60
+
+
+# Each way of tampering with the sealed log behind the application's back, on PostgreSQL.
+# (SQL built from constants; :a / :b are the event ids at seq A and B, A < B.)
+A, B = 9, 17
+TAMPER = {
+    # a byte of an event's content changed (its stored bytes and hashes left alone)
+    "changed-byte": ["UPDATE audit_events SET data = replace(data, ':', ';') WHERE id = :a"],
+    # an event and its seal dropped from the middle of the log
+    "dropped-row": [
+        "DELETE FROM audit_seals WHERE event_id = :a",
+        "DELETE FROM audit_events WHERE id = :a",
+    ],
+    # two sealed events trade places in the chain (seal rows point at each other's event)
+    "reordered-rows": [
+        "ALTER TABLE audit_seals DROP CONSTRAINT fk_audit_seals_event_id_audit_events",
+        "UPDATE audit_seals SET event_id = -1 WHERE event_id = :a",
+        "UPDATE audit_seals SET event_id = :a WHERE event_id = :b",
+        "UPDATE audit_seals SET event_id = :b WHERE event_id = -1",
+    ],
+    # a column edited but the stored bytes not: only the column comparison sees it
+    "edited-column-only": ["UPDATE audit_events SET actor = actor || 'x' WHERE id = :a"],
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", sorted(TAMPER))
+def test_each_kind_of_tampering_makes_the_fast_check_decline_and_is_named(
+    pg_app: Flask, kind: str
+) -> None:
+    add_events(30)
+    seal_pending(db.session, key(pg_app), batch=6)
+    ids = dict(db.session.execute(sa.text("SELECT seq, event_id FROM audit_seals")).all())
+    db.session.rollback()
+    with behind_the_back() as attacker:
+        for statement in TAMPER[kind]:
+            attacker.execute(sa.text(statement), {"a": ids[A], "b": ids[B]})
+    public = key(pg_app).public_key()
+    assert fast_verify.verify_stored(db.session, public, checkpoints(db.session)) is None
+    db.session.rollback()
+    result = verify_database(db.session, public)
+    assert not result.ok and result.first_bad_seq == A, (kind, result.message)
+    if kind != "dropped-row":
+        assert f"event {ids[A] if kind != 'reordered-rows' else ids[B]}" in result.message
+
+
+@pytest.mark.postgres
+def test_a_changed_stored_byte_makes_the_fast_check_decline_and_the_full_pass_decide(
+    pg_app: Flask,
+) -> None:
+    """The stored bytes are the sealer's copy of the encoding, not the log: when one of
+    them changes, the fast check does not report from them and the full pass, which
+    re-encodes the columns, decides (here the events are intact, so the log verifies)."""
+    add_events(30)
+    seal_pending(db.session, key(pg_app), batch=6)
+    with behind_the_back() as attacker:
+        attacker.execute(
+            sa.text(
+                "UPDATE audit_seals SET canonical = set_byte(canonical, 3, get_byte(canonical, 3)"
+                " # 1) WHERE seq = :a"
+            ),
+            {"a": A},
+        )
+    with db.engine.connect() as connection:
+        assert [seq for seq, _ in fast_verify.mismatched_columns(connection, last=10**9)] == [A]
+    public = key(pg_app).public_key()
+    assert fast_verify.verify_stored(db.session, public, checkpoints(db.session)) is None
+    db.session.rollback()
+    assert verify_database(db.session, public) == verify_database(db.session, public, deep=True)
+    assert verify_database(db.session, public).ok

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from distserver.audit.checkpoints import verify_checkpoint
+from distserver.audit.database_verify import verify_database
+from distserver.audit.queries import checkpoints
 from distserver.audit.sealing import seal_pending
-from distserver.audit.verify import checkpoints, verify_database
 from distserver.extensions import db
 from tests.audit.helpers import add_events, cli_env, distserver_cmd, key, seal_rows
 from tests.support.world import World

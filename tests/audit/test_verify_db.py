@@ -15,8 +15,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from distserver.audit.chain import CHAINED_FIELDS
+from distserver.audit.chain_verifier import verify_export
+from distserver.audit.database_verify import verify_database
 from distserver.audit.sealing import seal_pending
-from distserver.audit.verify import verify_database, verify_export
 from distserver.cli import main
 from distserver.extensions import db
 from tests.audit.helpers import add_events, cli_env, distserver_cmd, key, seal_rows

@@ -1,7 +1,8 @@
 """Streaming verification of the sealed log (see chain.py for the encoding and the hash
 chain): `verify_chain` recomputes every link from a single pass over (seq, event, hash)
 rows, checks each signed checkpoint as its seq is reached, and names the first event
-that was edited, removed, inserted or reordered. It holds only a few rows in memory."""
+that was edited, removed, inserted or reordered. It holds only a few rows in memory.
+`verify_export` checks a JSONL export offline with it. Pure code: no database, no Flask."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from distserver.audit.chain import GENESIS, canonical_bytes, link_hash
 from distserver.audit.checkpoints import Checkpoint, is_hash_hex, key_id, verify_checkpoint
-from distserver.audit.export import MalformedExport
+from distserver.audit.export import MalformedExport, read_export
 
-_WINDOW = 1024  # recent chain hashes kept, for checkpoints that arrive a little late
+HASH_WINDOW = 1024  # recent chain hashes kept, for checkpoints that arrive a little late
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class _Verifier:
         self.start = self.expected = start_seq
         self.head, self.head_prev = prev_hash, None
         self.prev_row: _Row | None = None
-        self.window: deque[bytes] = deque(maxlen=_WINDOW)  # window[-1] = hash at expected - 1
+        self.window: deque[bytes] = deque(maxlen=HASH_WINDOW)  # window[-1] = hash at expected - 1
         self.checked = self.cps_checked = 0
         # The first seq after the last checkpoint that verified, and its event id.
         self.anchor_seq, self.anchor_id = start_seq, None
@@ -345,3 +346,11 @@ def require_signed_head(result: VerifyResult) -> VerifyResult:
         "proves that events came from the server"
     )
     return replace(result, ok=False, first_bad_seq=first, reason="unsigned", detail=detail)
+
+
+def verify_export(lines: Iterable[str | bytes], public_key: Ed25519PublicKey) -> VerifyResult:
+    """Verify a JSONL export (as an unfiltered `distserver audit export` writes it) offline.
+    Besides the chain and every checkpoint in it, a signed checkpoint must cover its last
+    event: the events after the last one are not proved, and are named as the unsigned tail."""
+    rows, cps = read_export(lines)
+    return require_signed_head(verify_chain(rows, cps, public_key))

@@ -149,6 +149,26 @@ class DailyCount:
     count: int
 
 
+def window_start(now: datetime, days: int) -> datetime:
+    """Midnight UTC of the first of the `days` UTC days that end with `now`'s day: the
+    window of every download count (the charts, the statistics, the Hugging Face door's
+    `downloads`), so that they agree."""
+    return datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
+
+
+def utc_day(session: Session) -> Any:
+    """An event's UTC calendar day, as SQL (PostgreSQL's date() follows the session's
+    time zone, hence the explicit conversion there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", AuditEvent.occurred_at))
+    return func.date(AuditEvent.occurred_at)
+
+
+def as_date(value: Any) -> date:
+    """A day column's value (a date on PostgreSQL, text on SQLite) as a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
 def downloads_per_day(
     session: Session,
     by: str,
@@ -161,17 +181,11 @@ def downloads_per_day(
     counted in one GROUP BY query."""
     column = {"tier": AuditEvent.tier, "model": AuditEvent.model}[by]
     now = now or datetime.now(UTC)
-    start = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
-    day = func.date(AuditEvent.occurred_at)
-    if session.get_bind().dialect.name == "postgresql":
-        day = func.date(func.timezone("UTC", AuditEvent.occurred_at))
+    day = utc_day(session)
     query = select(day, column, func.count()).where(
-        AuditEvent.tag == DOWNLOAD_TAG, AuditEvent.occurred_at >= start
+        AuditEvent.tag == DOWNLOAD_TAG, AuditEvent.occurred_at >= window_start(now, days)
     )
     if where is not None:
         query = where.apply(query)
     rows = session.execute(query.group_by(day, column).order_by(day, column)).all()
-    return [
-        DailyCount(d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), k or "—", n)
-        for d, k, n in rows
-    ]
+    return [DailyCount(as_date(d), k or "—", n) for d, k, n in rows]

@@ -32,6 +32,7 @@ from distserver.accounts.staff import require_role
 from distserver.api.release_views import READ_ROLES, _staff_model
 from distserver.audit import queries
 from distserver.catalog.models import Model
+from distserver.downloads.statistics import model_statistics
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
 from distserver.releases import services
@@ -39,7 +40,7 @@ from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
 from distserver.releases.models import ReleaseState
 from distserver.runtime import current_runtime
-from distserver.web.staff_charts import daily_chart
+from distserver.web.staff_charts import daily_chart, statistics_charts
 
 staff = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE_SIZE = 50
@@ -105,6 +106,7 @@ def release_console(namespace: str, name: str) -> str:
     wanted = plan.stage(status.next_stage).gate.evaluations if status.next_stage else ()
     evaluation = EvaluationForm(formdata=None)
     evaluation.name.choices = [SelectChoice(n, n) for n in wanted]
+    statistics = model_statistics(db.session, model.ref, days=CHART_DAYS)
     return render_template(
         "staff/release.html",
         model=model,
@@ -119,6 +121,9 @@ def release_console(namespace: str, name: str) -> str:
         evaluation=evaluation,
         note=NoteForm(formdata=None),
         halt=HaltForm(formdata=None),
+        statistics=statistics,
+        may_audit=bool(principal.roles & queries.AUDIT_ROLES),
+        statistics_charts=statistics_charts(statistics),
     )
 
 

@@ -21,6 +21,7 @@ from distserver.audit.tags import EventTag
 from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
+from distserver.paging import PAGE_SIZE, Keyset, Page, keyset_page
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 DOWNLOAD_TAG = str(EventTag.LINK_ISSUED)
@@ -100,17 +101,15 @@ def parse_filter(args: Mapping[str, str]) -> EventFilter:
 
 
 def events_page(
-    session: Session, where: EventFilter, *, cursor: int | None, limit: int
-) -> tuple[list[tuple[AuditEvent, AuditSeal | None]], int | None]:
-    """Events newest-first by id, with their seal if sealed, and the next page's cursor."""
+    session: Session, where: EventFilter, keyset: Keyset, *, limit: int = PAGE_SIZE
+) -> Page[tuple[AuditEvent, AuditSeal | None]]:
+    """Events newest-first by id, with their seal if sealed, one keyset page
+    (distserver.paging) in one statement."""
     query = select(AuditEvent, AuditSeal).outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
-    if cursor is not None:
-        query = query.where(AuditEvent.id < cursor)
-    query = where.apply(query).order_by(AuditEvent.id.desc()).limit(limit + 1)
-    rows = [(event, seal) for event, seal in session.execute(query).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1][0].id if more and rows else None)
+    page = keyset_page(
+        session, where.apply(query), AuditEvent.id, keyset, lambda row: row[0].id, limit
+    )
+    return Page([(event, seal) for event, seal in page.rows], page.older, page.newer)
 
 
 def sealed_query(where: EventFilter) -> Select[Any]:

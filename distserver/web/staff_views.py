@@ -35,6 +35,7 @@ from distserver.catalog.models import Model
 from distserver.downloads.statistics import model_statistics
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.paging import keyset_args
 from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
@@ -43,7 +44,6 @@ from distserver.runtime import current_runtime
 from distserver.web.staff_charts import daily_chart, statistics_charts
 
 staff = Blueprint("staff", __name__, url_prefix="/staff")
-PAGE_SIZE = 50
 CHART_DAYS = 30
 ACTIONS = (
     ("", "any action"),
@@ -235,8 +235,7 @@ def _audit_page(
     template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra
 ) -> str:  # type: ignore[no-untyped-def]
     queries.require_auditor(current_principal())
-    cursor = queries.int_arg(request.args, "cursor", None, 1)
-    rows, after = queries.events_page(db.session, where, cursor=cursor, limit=PAGE_SIZE)
+    page = queries.events_page(db.session, where, keyset_args(request.args))
     now = datetime.now(UTC)
     # The charts cover the model and user filters; they always count issued links.
     scope = queries.EventFilter(model=where.model, user=where.user)
@@ -253,8 +252,7 @@ def _audit_page(
     return render_template(
         template,
         where=where,
-        rows=rows,
-        next_cursor=after,
+        page=page,
         charts=charts,
         actions=ACTIONS,
         export_args=where.args(),

@@ -113,7 +113,7 @@ def release_console(namespace: str, name: str) -> str:
         plan=plan,
         status=status,
         halt_reason=state.halt_reason,
-        timeline=services.timeline(db.session, model),
+        timeline=services.timeline_page(db.session, model, keyset_args(request.args)),
         previous=plan.previous_stage(status.stage),
         may_record=bool(principal.roles & EVIDENCE_ROLES),
         may_move=bool(principal.roles & TRANSITION_ROLES),

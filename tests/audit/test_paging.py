@@ -5,6 +5,8 @@ meanwhile do not shift a page."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Flask
 
@@ -56,3 +58,27 @@ def test_bad_page_arguments_are_a_400(app: Flask, world: World) -> None:
     for query in ("before=1&after=2", "before=x", "after=-1", "before=0"):
         assert audrey.get(f"/staff/audit?{query}").status_code == 400, query
     assert keyset_args({"cursor": "7"}) == Keyset(before=7)  # the older name of `before`
+
+
+def test_the_release_console_pages_a_long_timeline(app: Flask, world: World) -> None:
+    world.model("acme/llm", stage=None)
+    rows = [
+        {"tag": "release:evaluation:recorded", "actor": "s@example.org", "model": "acme/llm"}
+        for _ in range(70)
+    ]
+    db.session.execute(sa.insert(AuditEvent), rows)
+    db.session.commit()
+    total = sum(
+        1
+        for e in world.events()
+        if e.model == "acme/llm" and e.tag.startswith(("release:", "catalog:"))
+    )
+    adam = signed_in(app, staff(world, "adam@example.org", "admin"))
+    first = adam.get("/staff/models/acme/llm/release").get_data(as_text=True)
+    table = first[first.index('<table id="timeline">') :]
+    assert table.count("<tr>") == 1 + 50  # the header row, then one page
+    older = re.search(r'<a rel="next" href="([^"]+)"', table)
+    assert older and 'rel="prev"' not in table
+    second = adam.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    table = second[second.index('<table id="timeline">') :]
+    assert table.count("<tr>") == 1 + total - 50 and 'rel="prev"' in table

@@ -5,7 +5,8 @@ Every figure is counted from the audit log's `download:link:issued` events, whic
 both the ORM path and the fast path write (one event per link handed out, whichever
 door), so the statistics and the log agree by construction; the Hugging Face door's
 `downloads` field (downloads.counts) is the same count over the same window. One
-statement of grouped parts, each on the (model, tag, occurred_at) index."""
+statement: the window's issued links found once on the (model, tag, occurred_at)
+index, then grouped four ways."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, func, literal_column, null, select, union_all
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
 
 from distserver.audit.models import AuditEvent
@@ -66,39 +67,49 @@ def issued_links(ref: str, since: datetime) -> list[ColumnElement[bool]]:
 def _door(session: Session) -> Any:
     # The door is in the event's canonical JSON `data` (downloads.records.issue_data).
     if session.get_bind().dialect.name == "postgresql":
-        door = cast(AuditEvent.data, JSONB)["door"].astext
+        door = cast(AuditEvent.data, JSON)["door"].astext
     else:
         door = func.json_extract(AuditEvent.data, "$.door")
     return func.coalesce(door, "unknown")
 
 
 def _statistics_query(session: Session, where: list[ColumnElement[bool]]) -> Any:
-    """One statement (the staff page has a query budget) of four parts, each a row shape
+    """One statement (the staff page has a query budget) that reads the model's issued
+    links once (a CTE; its columns only) and aggregates them four ways, each a row shape
     (kind, day, key, door, count): links per (day, tier, door); distinct signed-in
     recipients; links to anonymous callers; the top files."""
-    day, door = utc_day(session), _door(session)
+    issued = (
+        select(
+            cast(utc_day(session), String).label("day"),
+            AuditEvent.tier.label("tier"),
+            _door(session).label("door"),
+            AuditEvent.actor_id.label("actor_id"),
+            AuditEvent.path.label("path"),
+        )
+        .where(*where)
+        .cte("issued")
+    )
     nothing = null()
     files = (
-        select(AuditEvent.path, func.count().label("n"))
-        .where(*where)
-        .group_by(AuditEvent.path)
-        .order_by(func.count().desc(), AuditEvent.path)
+        select(issued.c.path, func.count().label("n"))
+        .group_by(issued.c.path)
+        .order_by(func.count().desc(), issued.c.path)
         .limit(TOP_FILES)
         .subquery()
     )
     return union_all(
-        select(literal_column("'day'"), cast(day, String), AuditEvent.tier, door, func.count())
-        .where(*where)
-        .group_by(day, AuditEvent.tier, door),
+        select(
+            literal_column("'day'"), issued.c.day, issued.c.tier, issued.c.door, func.count()
+        ).group_by(issued.c.day, issued.c.tier, issued.c.door),
         select(
             literal_column("'recipients'"),
             nothing,
             nothing,
             nothing,
-            func.count(AuditEvent.actor_id.distinct()),
-        ).where(*where),
+            func.count(issued.c.actor_id.distinct()),
+        ),
         select(literal_column("'anonymous'"), nothing, nothing, nothing, func.count()).where(
-            *where, AuditEvent.actor_id.is_(None)
+            issued.c.actor_id.is_(None)
         ),
         select(literal_column("'file'"), nothing, files.c.path, nothing, files.c.n),
     )

@@ -131,3 +131,27 @@ def test_the_audit_page_fits_1200_px_and_pages_its_events(
     page.click("a[rel=prev]")
     assert first_time(page) == newest and page.locator("#events tbody tr").count() == 50
     assert page.locator("a[rel=prev]").count() == 0
+
+
+def test_the_statistics_on_the_release_console_are_accessible_and_fit(
+    live_server: LiveServer, page: Any
+) -> None:
+    with live_server.app.app_context():
+        world = World(live_server.app, Path(live_server.app.instance_path) / "sources")
+        world.model(MODEL, stage=None)
+        adam = creds(world.person("adam@example.org", roles=("admin",), password=PASSWORD))
+        rows = [r for r in _events(datetime.now(UTC)) if r["tag"] == "download:link:issued"]
+        db.session.execute(sa.insert(sa.table("audit_events", *map(sa.column, rows[0]))), rows)
+        db.session.commit()
+
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    sign_in(page, live_server, adam)
+    page.goto(live_server.at(f"/staff/models/{MODEL}/release"))
+    assert_accessible(page)
+    assert page.locator("svg#stats-tier rect.bar").count() > 0
+    assert page.locator("svg#stats-door rect.bar").count() > 0
+    assert int(page.inner_text("#stats-total")) == len(rows)
+    page.locator("#statistics").scroll_into_view_if_needed()
+    page.shot("statistics")
+    width, _ = measure(page)
+    assert width <= WIDTH, width

@@ -10,10 +10,12 @@ are compared with a count made in Python from every audit event."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -103,8 +105,9 @@ def _old_download(now: datetime) -> None:
 
 
 def test_the_chart_the_api_and_the_hf_downloads_agree_with_the_audit_log(
-    app: Flask, world: World
+    app: Flask, world: World, db_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="distserver.downloads")
     model = world.model("acme/llm")  # general availability: public, researcher, partner
     world.model("acme/other", stage="research-access")
     rita = world.person("rita@example.org", tiers=("researcher",), password=PASSWORD)
@@ -141,6 +144,12 @@ def test_the_chart_the_api_and_the_hf_downloads_agree_with_the_audit_log(
         data={"csrf_token": csrf(web, "/models/acme/llm"), "path": "model.safetensors"},
     )
     assert answer.status_code in (302, 303), answer.get_data(as_text=True)[:300]
+
+    paths = {
+        r.getMessage().split(" fast=")[-1] for r in caplog.records if " fast=" in r.getMessage()
+    }
+    # On PostgreSQL the Bearer requests took the fast path, the others the ORM path.
+    assert paths == ({"True", "False"} if db_backend == "postgres" else {"False"}), paths
 
     # The count made directly from the log: every issued link of acme/llm in the window.
     start = datetime.combine(now.date() - timedelta(days=DAYS - 1), datetime.min.time(), UTC)

@@ -20,7 +20,6 @@ from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
-from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 from distserver.paging import PAGE_SIZE, Keyset, Page, keyset_page
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})

@@ -3,6 +3,7 @@
     python -m bench [links|resolve|all] [--seconds N]
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
+    python -m bench statistics [--events N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -28,6 +29,7 @@ OWN = {
 SCRIPTS = {
     "fingerprint": ("fingerprint_bench.py", "fingerprinting a real small model, and tracing"),
     "audit-verify": ("audit_verify.py", "`distserver audit verify` over sealed events"),
+    "statistics": ("statistics_bench.py", "a model's download statistics, with and without 0017"),
 }
 
 

@@ -17,6 +17,7 @@ from distserver.api import (  # noqa: E402,F401  (registers routes)
     links_views,
     openapi,
     release_views,
+    statistics_views,
 )
 from distserver.extensions import csrf  # noqa: E402
 

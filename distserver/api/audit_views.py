@@ -24,6 +24,7 @@ from distserver.errors import (
 )
 from distserver.extensions import db
 from distserver.inputs import int_arg
+from distserver.paging import Keyset
 from distserver.runtime import current_runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -78,11 +79,11 @@ def audit_events() -> Response:
     require_auditor(current_principal())
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     cursor = _int_arg("cursor", None, 1, MAX_KEY)
-    rows, after = events_page(db.session, parse_filter(request.args), cursor=cursor, limit=limit)
+    page = events_page(db.session, parse_filter(request.args), Keyset(before=cursor), limit=limit)
     return jsonify(
         {
-            "events": [_event_json(event, seal) for event, seal in rows],
-            "next": str(after) if after is not None else None,
+            "events": [_event_json(event, seal) for event, seal in page.rows],
+            "next": str(page.older) if page.older is not None else None,
         }
     )
 

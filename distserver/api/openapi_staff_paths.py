@@ -6,6 +6,7 @@ from __future__ import annotations
 from distserver.access.organizations import MEMBER_ROLES
 from distserver.api.openapi_schema import (
     AUTH,
+    INT,
     MAX_KEY,
     MODEL,
     MODEL_READ,
@@ -22,6 +23,38 @@ from distserver.api.openapi_schema import (
     path_param,
     query,
     ref,
+)
+
+COUNTS: Schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+STATISTICS = obj(
+    [
+        "id",
+        "days",
+        "from",
+        "to",
+        "downloads",
+        "unique_recipients",
+        "anonymous_downloads",
+        "per_day",
+        "top_files",
+    ],
+    id=STR,
+    days=INT,
+    **{"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}},
+    downloads=INT,
+    unique_recipients=INT,
+    anonymous_downloads=INT,
+    per_day={
+        "type": "array",
+        "items": obj(
+            ["day", "downloads", "by_tier", "by_door"],
+            day={"type": "string", "format": "date"},
+            downloads=INT,
+            by_tier=COUNTS,
+            by_door=COUNTS,
+        ),
+    },
+    top_files={"type": "array", "items": obj(["path", "downloads"], path=STR, downloads=INT)},
 )
 
 STAFF_PATHS: dict[str, Schema] = {
@@ -158,6 +191,26 @@ STAFF_PATHS: dict[str, Schema] = {
             obj(["id", "events"], id=STR, events={"type": "array", "items": {"type": "object"}}),
             MODEL_READ,
             parameters=MODEL,
+        )
+    },
+    "/api/v1/models/{namespace}/{name}/statistics": {
+        "get": op(
+            "model_statistics",
+            "releases",
+            "Download statistics counted from the audit log's issued links over the last "
+            "`days` UTC days (safety, admin, auditor): per day by tier and by door, "
+            "unique recipients, top files.",
+            200,
+            STATISTICS,
+            MODEL_READ,
+            parameters=[
+                *MODEL,
+                query(
+                    "days",
+                    {"type": "integer", "minimum": 1, "maximum": 366},
+                    "How many UTC days, ending today (default 30).",
+                ),
+            ],
         )
     },
     "/api/v1/models/{namespace}/{name}/evaluations": {

@@ -38,6 +38,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_model_occurred", "model", "occurred_at"),
         Index("ix_audit_events_actor_occurred", "actor_id", "occurred_at"),
         Index("ix_audit_events_tag_occurred", "tag", "occurred_at"),
+        # Download counts: one model's issued links in a window (migration 0017).
+        Index("ix_audit_events_model_tag_occurred", "model", "tag", "occurred_at"),
     )
 
     # The fields, in order, that the chain's canonical encoding covers.

@@ -25,7 +25,7 @@ from distserver.audit.export import csv_rows, csv_writer, export_line, export_li
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.errors import BadRequest, Forbidden, Unauthorized
-from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
+from distserver.paging import PAGE_SIZE, Keyset, Page, keyset_page
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 YIELD_PER = 5000
@@ -111,17 +111,15 @@ def parse_filter(args: Mapping[str, str]) -> EventFilter:
 
 
 def events_page(
-    session: Session, where: EventFilter, *, cursor: int | None, limit: int
-) -> tuple[list[tuple[AuditEvent, AuditSeal | None]], int | None]:
-    """Events newest-first by id, with their seal if sealed, and the next page's cursor."""
+    session: Session, where: EventFilter, keyset: Keyset, *, limit: int = PAGE_SIZE
+) -> Page[tuple[AuditEvent, AuditSeal | None]]:
+    """Events newest-first by id, with their seal if sealed, one keyset page
+    (distserver.paging) in one statement."""
     query = select(AuditEvent, AuditSeal).outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
-    if cursor is not None:
-        query = query.where(AuditEvent.id < cursor)
-    query = where.apply(query).order_by(AuditEvent.id.desc()).limit(limit + 1)
-    rows = [(event, seal) for event, seal in session.execute(query).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1][0].id if more and rows else None)
+    page = keyset_page(
+        session, where.apply(query), AuditEvent.id, keyset, lambda row: row[0].id, limit
+    )
+    return Page([(event, seal) for event, seal in page.rows], page.older, page.newer)
 
 
 def sealed_query(where: EventFilter | None = None) -> Select[Any]:
@@ -221,6 +219,26 @@ class DailyCount:
     count: int
 
 
+def window_start(now: datetime, days: int) -> datetime:
+    """Midnight UTC of the first of the `days` UTC days that end with `now`'s day: the
+    window of every download count (the charts, the statistics, the Hugging Face door's
+    `downloads`), so that they agree."""
+    return datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
+
+
+def utc_day(session: Session) -> Any:
+    """An event's UTC calendar day, as SQL (PostgreSQL's date() follows the session's
+    time zone, hence the explicit conversion there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", AuditEvent.occurred_at))
+    return func.date(AuditEvent.occurred_at)
+
+
+def as_date(value: Any) -> date:
+    """A day column's value (a date on PostgreSQL, text on SQLite) as a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
 def downloads_per_day(
     session: Session,
     by: str,
@@ -233,17 +251,11 @@ def downloads_per_day(
     counted in one GROUP BY query."""
     column = {"tier": AuditEvent.tier, "model": AuditEvent.model}[by]
     now = now or datetime.now(UTC)
-    start = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
-    day = func.date(AuditEvent.occurred_at)
-    if session.get_bind().dialect.name == "postgresql":
-        day = func.date(func.timezone("UTC", AuditEvent.occurred_at))
+    day = utc_day(session)
     query = select(day, column, func.count()).where(
-        AuditEvent.tag == DOWNLOAD_TAG, AuditEvent.occurred_at >= start
+        AuditEvent.tag == DOWNLOAD_TAG, AuditEvent.occurred_at >= window_start(now, days)
     )
     if where is not None:
         query = where.apply(query)
     rows = session.execute(query.group_by(day, column).order_by(day, column)).all()
-    return [
-        DailyCount(d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), k or "—", n)
-        for d, k, n in rows
-    ]
+    return [DailyCount(as_date(d), k or "—", n) for d, k, n in rows]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
@@ -21,6 +21,7 @@ from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden
+from distserver.paging import Keyset, Page, keyset_page
 from distserver.releases.gates import barred_signers, gate_scope
 from distserver.releases.models import Evaluation, ReleaseState, Signoff
 from distserver.releases.plans import Plan, Stage
@@ -135,23 +136,34 @@ class TimelineEntry:
     actor: str
     revision: str | None
     data: dict[str, Any]
+    id: int = 0  # the audit event's id, the key of the console's pages
+
+
+def _timeline_query(model: Model) -> Select[tuple[AuditEvent]]:
+    return select(AuditEvent).where(
+        AuditEvent.model == model.ref,
+        AuditEvent.tag.like("release:%") | AuditEvent.tag.like("catalog:%"),
+    )
+
+
+def _entry(e: AuditEvent) -> TimelineEntry:
+    return TimelineEntry(
+        e.occurred_at, e.tag, e.actor, e.revision, json.loads(e.data or "{}"), e.id
+    )
 
 
 def timeline(session: Session, model: Model) -> list[TimelineEntry]:
     """The model's history from the audit log: creation, revisions, every transition
     and every piece of gate evidence, oldest first."""
-    query = (
-        select(AuditEvent)
-        .where(
-            AuditEvent.model == model.ref,
-            AuditEvent.tag.like("release:%") | AuditEvent.tag.like("catalog:%"),
-        )
-        .order_by(AuditEvent.id)
+    return [_entry(e) for e in session.scalars(_timeline_query(model).order_by(AuditEvent.id))]
+
+
+def timeline_page(session: Session, model: Model, keyset: Keyset) -> Page[TimelineEntry]:
+    """One page of the timeline, newest first (distserver.paging), for the console."""
+    page = keyset_page(
+        session, _timeline_query(model), AuditEvent.id, keyset, lambda row: row[0].id
     )
-    return [
-        TimelineEntry(e.occurred_at, e.tag, e.actor, e.revision, json.loads(e.data or "{}"))
-        for e in session.scalars(query)
-    ]
+    return Page([_entry(row[0]) for row in page.rows], page.older, page.newer)
 
 
 def next_gate(

@@ -27,6 +27,7 @@ from distserver.releases.evidence import (  # noqa: F401  (the evidence API, re-
     require_role,
     signoff,
     timeline,
+    timeline_page,
 )
 from distserver.releases.gates import GateStatus, gate_status
 from distserver.releases.models import ReleaseState, StageTransition

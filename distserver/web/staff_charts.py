@@ -1,6 +1,7 @@
-"""Server-rendered charts for the audit pages: downloads per day, stacked by tier or by
-model, as geometry for an <svg> in the template (no script, no inline style), plus the
-same numbers as a table for people who cannot see the chart."""
+"""Server-rendered charts for the audit pages and a model's statistics: downloads per
+day, stacked by tier, door or model, as geometry for an <svg> in the template (no
+script, no inline style), plus the same numbers as a table for people who cannot see
+the chart."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from distserver.audit.queries import DailyCount
+from distserver.downloads.statistics import DOOR_TITLES, ModelStatistics
 
 # Colours with at least 3:1 contrast against white (WCAG 1.4.11 for graphics).
 PALETTE = ("#2457c5", "#c2410c", "#1f6b35", "#7c3aed", "#a1261a", "#0e7490")
@@ -128,3 +130,19 @@ def daily_chart(
         "The table below has the figures."
     )
     return Chart(chart_id, title, description, span, colours, table, total, bars, y_ticks, x_ticks)
+
+
+def statistics_charts(stats: ModelStatistics) -> list[Chart]:
+    """A model's downloads per day, once by tier and once by door (named as people say
+    them), over the statistics' window."""
+    doors = [DailyCount(c.day, DOOR_TITLES.get(c.key, c.key), c.count) for c in stats.by_door]
+    return [
+        daily_chart(
+            f"stats-{by}",
+            f"Downloads of {stats.ref} per day by {by}, last {stats.days} days",
+            counts,
+            stats.last_day,
+            stats.days,
+        )
+        for by, counts in (("tier", stats.by_tier), ("door", doors))
+    ]

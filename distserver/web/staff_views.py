@@ -32,17 +32,18 @@ from distserver.accounts.staff import require_role
 from distserver.api.release_views import READ_ROLES, _staff_model
 from distserver.audit import queries
 from distserver.catalog.models import Model
+from distserver.downloads.statistics import model_statistics
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.paging import keyset_args
 from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
 from distserver.releases.models import ReleaseState
 from distserver.runtime import current_runtime
-from distserver.web.staff_charts import daily_chart
+from distserver.web.staff_charts import daily_chart, statistics_charts
 
 staff = Blueprint("staff", __name__, url_prefix="/staff")
-PAGE_SIZE = 50
 CHART_DAYS = 30
 ACTIONS = (
     ("", "any action"),
@@ -121,13 +122,14 @@ def release_console(namespace: str, name: str) -> str:
     wanted = plan.stage(status.next_stage).gate.evaluations if status.next_stage else ()
     evaluation = EvaluationForm(formdata=None)
     evaluation.name.choices = [SelectChoice(n, n) for n in wanted]
+    statistics = model_statistics(db.session, model.ref, days=CHART_DAYS)
     return render_template(
         "staff/release.html",
         model=model,
         plan=plan,
         status=status,
         halt_reason=state.halt_reason,
-        timeline=services.timeline(db.session, model),
+        timeline=services.timeline_page(db.session, model, keyset_args(request.args)),
         previous=plan.previous_stage(status.stage),
         may_record=bool(principal.roles & EVIDENCE_ROLES),
         may_move=bool(principal.roles & TRANSITION_ROLES),
@@ -136,6 +138,9 @@ def release_console(namespace: str, name: str) -> str:
         note=NoteForm(formdata=None),
         halt=HaltForm(formdata=None),
         demotion=DemoteForm(formdata=None),
+        statistics=statistics,
+        may_audit=bool(principal.roles & queries.AUDIT_ROLES),
+        statistics_charts=statistics_charts(statistics),
     )
 
 
@@ -247,8 +252,7 @@ def _audit_page(
     template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra
 ) -> str:  # type: ignore[no-untyped-def]
     queries.require_auditor(current_principal())
-    cursor = queries.int_arg(request.args, "cursor", None, 1)
-    rows, after = queries.events_page(db.session, where, cursor=cursor, limit=PAGE_SIZE)
+    page = queries.events_page(db.session, where, keyset_args(request.args))
     now = datetime.now(UTC)
     # The charts cover the model and user filters; they always count issued links.
     scope = queries.EventFilter(model=where.model, user=where.user)
@@ -265,8 +269,7 @@ def _audit_page(
     return render_template(
         template,
         where=where,
-        rows=rows,
-        next_cursor=after,
+        page=page,
         charts=charts,
         actions=ACTIONS,
         export_args=where.args(),

@@ -25,6 +25,7 @@ from distserver.extensions import db
 from distserver.releases.services import halt
 from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import LiveServer
+from tests.browser.test_demo_tour import keep
 from tests.support.world import DEFAULT_FILES, World
 
 PASSWORD = "a long and careful passphrase"
@@ -280,6 +281,7 @@ def test_admin_halt_turns_the_download_button_into_an_explanation(
     assert page.get_attribute("#next-step", "data-step") == "halted"
     assert "A safety issue is under review." in page.inner_text("#halted")
     assert page.locator("button[aria-label='Download config.json']").count() == 0
+    keep(page, "halted-model")  # the README's picture of a halted model
     assert issued(live_server, "acme/research-llm") == []
     visit(page, live_server.at("/models"))
     assert "Halted" in page.inner_text("#models")

@@ -61,6 +61,7 @@ def test_model_filters_answer_invisible_models_as_missing(
             "/api/v1/models/{ref}",
             "/api/v1/models/{ref}/gate",
             "/api/v1/models/{ref}/timeline",
+            "/api/v1/models/{ref}/statistics",
             "/api/models/{ref}",
             "/api/models/{ref}/tree/main",
         ):

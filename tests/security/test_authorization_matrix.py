@@ -186,6 +186,7 @@ PAGES: dict[str, list[Row]] = {
     "accounts.admin_users": [Row("GET", "/admin/users", status(SIGN_IN), token_free=True)],
     "accounts.admin_role": [Row("POST", "/admin/users/{user}/role", status(CSRF), {}, token_free=True)],
     "accounts.admin_suspend": [Row("POST", "/admin/users/{user}/suspend", status(CSRF), {}, token_free=True)],
+    "accounts.admin_suspend_confirm": [Row("GET", "/admin/users/{user}/suspend", status(SIGN_IN), token_free=True)],
     "accounts.sso_login": [Row("GET", "/sso/nosuch/login", status(404), token_free=True)],
     "accounts.sso_callback": [Row("GET", "/sso/nosuch/callback", status(404), token_free=True)],
     "accounts.sso_link": [Row("GET", "/sso/link", status(SIGN_IN), token_free=True), Row("POST", "/sso/link", status(CSRF), {}, token_free=True)],
@@ -205,6 +206,20 @@ PAGES: dict[str, list[Row]] = {
     "staff.audit_model": [Row("GET", "/staff/audit/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],
     "staff.audit_user": [Row("GET", "/staff/audit/users/researcher@x.org", status(SIGN_IN), token_free=True)],
     "staff.release_console": [Row("GET", "/staff/models/{m}/release", status(SIGN_IN), per_model=True, token_free=True)],
+    "staff.orgs_index": [Row("GET", "/staff/orgs", status(SIGN_IN), token_free=True)],
+    "staff.org_create": [Row("POST", "/staff/orgs", status(CSRF), {}, token_free=True)],
+    "staff.org_page": [Row("GET", "/staff/orgs/lab", status(SIGN_IN), token_free=True)],
+    "staff.org_add_member": [Row("POST", "/staff/orgs/lab/members", status(CSRF), {}, token_free=True)],
+    "staff.org_member_role": [Row("POST", "/staff/orgs/lab/members/{user}/role", status(CSRF), {}, token_free=True)],
+    "staff.org_remove_confirm": [Row("GET", "/staff/orgs/lab/members/{user}/remove", status(SIGN_IN), token_free=True)],
+    "staff.org_remove_member": [Row("POST", "/staff/orgs/lab/members/{user}/remove", status(CSRF), {}, token_free=True)],
+    "staff.org_sign": [Row("POST", "/staff/orgs/lab/agreement", status(CSRF), {}, token_free=True)],
+    "staff.webhooks_index": [Row("GET", "/staff/webhooks", status(SIGN_IN), token_free=True)],
+    "staff.webhook_create": [Row("POST", "/staff/webhooks", status(CSRF), {}, token_free=True)],
+    "staff.webhook_page": [Row("GET", "/staff/webhooks/1", status(SIGN_IN), token_free=True)],
+    "staff.webhook_rotate_confirm": [Row("GET", "/staff/webhooks/1/rotate", status(SIGN_IN), token_free=True)],
+    "staff.webhook_rotate": [Row("POST", "/staff/webhooks/1/rotate", status(CSRF), {}, token_free=True)],
+    "staff.webhook_redeliver": [Row("POST", "/staff/webhooks/1/deliveries/1/redeliver", status(CSRF), {}, token_free=True)],
     **{
         f"staff.{action}": [Row("POST", f"/staff/models/{{m}}/release/{path}", status(CSRF), {}, True, token_free=True)]
         for action, path in (

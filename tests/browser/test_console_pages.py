@@ -133,3 +133,66 @@ def test_admin_creates_a_webhook_and_rotates_its_secret_from_the_pages(
     events = page.inner_text("#events")
     assert "access:webhook:created" in events
     assert "access:webhook:secret_rotated" in events
+
+
+def test_admin_finds_a_user_and_suspends_them_after_confirming(
+    live_server: LiveServer, page: Any
+) -> None:
+    with live_server.app.app_context():
+        world = _world(live_server)
+        adam = creds(world.person("adam@example.org", roles=("admin",), password=PASSWORD))
+        for email in ("mallory@elsewhere.example.org", "alice@lab.example.org"):
+            world.person(email, password=PASSWORD)
+    sign_in(page, live_server, adam)
+    page.click("header nav >> text=Users")
+    assert_accessible(page)
+    page.fill("#q", "elsewhere")
+    page.click("#user-search button")
+    assert_accessible(page)
+    rows = page.inner_text("#users tbody")
+    assert "mallory@elsewhere.example.org" in rows and "alice@lab.example.org" not in rows
+    # The role pickers start on "choose": nothing is preselected.
+    assert page.locator("#users tbody select").evaluate_all("s => s.map(e => e.value)") == [
+        "",
+        "",
+    ]
+
+    # Suspending goes through a confirmation page; JavaScript plays no part in it.
+    danger = page.locator("#users a.button.danger")
+    colour = danger.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(161, 38, 26)", colour  # var(--bad)
+    danger.click()
+    assert_accessible(page)
+    assert "Suspend mallory@elsewhere.example.org?" in page.inner_text("h1")
+    page.fill("#reason", "shared their token")
+    page.click("#confirm-form button.danger")
+    assert "mallory@elsewhere.example.org is suspended" in flashes(page)
+
+    visit(page, live_server, "/staff/audit?action=account")
+    assert "account:user:suspended" in page.inner_text("#events")
+
+
+def test_removing_an_organisation_member_asks_first(live_server: LiveServer, page: Any) -> None:
+    with live_server.app.app_context():
+        from distserver.access import organizations
+        from distserver.audit.service import SYSTEM
+
+        world = _world(live_server)
+        adam = creds(world.person("adam@example.org", roles=("admin",), password=PASSWORD))
+        paula = world.person("paula@example.org", password=PASSWORD)
+        org = organizations.create_org(
+            db.session, "lab", "Lab", world.rt.tiers["vetted_partner"], SYSTEM
+        )
+        organizations.add_member(db.session, org, paula.user, SYSTEM)
+    sign_in(page, live_server, adam)
+    visit(page, live_server, "/staff/orgs/lab")
+    page.click("#members >> text=Make a manager")
+    assert "paula@example.org is now a manager of lab." in flashes(page)
+    page.click("#members >> text=Remove…")
+    assert_accessible(page)
+    page.click("text=Cancel")
+    assert "paula@example.org" in page.inner_text("#members")
+    page.click("#members >> text=Remove…")
+    page.click("#confirm-form button.danger")
+    assert "paula@example.org is no longer a member of lab." in flashes(page)
+    assert "No members yet." in page.inner_text("#members")

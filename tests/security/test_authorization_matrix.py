@@ -92,6 +92,13 @@ def nothing_found(p: str, ref: str) -> Expect:
     return 401 if p == "anonymous" else 404
 
 
+def admin_finds_nothing(p: str, ref: str) -> Expect:
+    # Admin-only actions on an object the seed does not hold: others are refused first.
+    if p == "anonymous":
+        return 401
+    return 404 if p == "admin" else 403
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -155,6 +162,9 @@ TABLE: dict[str, list[Row]] = {
     "api_v1.access_report": [Row("GET", "/api/v1/reports/access?format=json", roles("reviewer", "admin", "auditor"))],
     "api_v1.create_webhook": [Row("POST", "/api/v1/webhooks", roles("admin"), {"url": "http://127.0.0.1:9/h", "events": ["*"]})],
     "api_v1.list_webhooks": [Row("GET", "/api/v1/webhooks", roles("admin"))],
+    "api_v1.rotate_webhook_secret": [Row("POST", "/api/v1/webhooks/1/rotate-secret", admin_finds_nothing, {})],
+    "api_v1.redeliver_webhook": [Row("POST", "/api/v1/webhooks/1/deliveries/1/redeliver", admin_finds_nothing, {})],
+    "api_v1.change_member_role": [Row("PATCH", "/api/v1/orgs/no-such-org/members/{user}", nothing_found, {"role": "manager"})],
     "api_v1.openapi_document": [Row("GET", "/api/v1/openapi.json", anyone, token_free=True)],
 }  # fmt: skip
 

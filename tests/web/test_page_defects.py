@@ -1,7 +1,8 @@
 """Issue 16's page defects, each fixed test first: the catalog shows title, licence,
 total size, last update and stage; the release console never says "0.0 days"; an
 anonymous visitor sees no internal gate requirements; the users page's role picker
-has no default; the enrolment code field does not mention recovery codes."""
+has no default, it searches by e-mail, and suspending is a danger button behind a
+confirmation page; the enrolment code field does not mention recovery codes."""
 
 from __future__ import annotations
 

@@ -204,6 +204,20 @@ def orgs_remove_member(slug: str, email: str, as_email: str | None) -> None:
     click.echo(f"removed {email} from {slug}")
 
 
+@orgs.command("set-role")
+@click.argument("slug")
+@click.argument("email")
+@click.argument("role", type=click.Choice(organizations.MEMBER_ROLES))
+@as_option
+@with_appcontext
+def orgs_set_role(slug: str, email: str, role: str, as_email: str | None) -> None:
+    """Make a member a manager, or a manager a plain member (admins)."""
+    org = organizations.get_org(db.session, slug)
+    user = get_user(db.session, email)
+    organizations.change_member_role(db.session, org, user, role, actor(as_email))
+    click.echo(f"{email} is a {role} of {slug}")
+
+
 @orgs.command("sign-agreement")
 @click.argument("slug")
 @click.option("--signed-by", required=True, help="Who signed for the organisation.")
@@ -265,6 +279,28 @@ def webhooks_list(as_json: bool) -> None:
         for d in webhooks.deliveries(db.session, hook.id, limit=20):
             when = d.next_attempt_at.isoformat() if d.next_attempt_at else ""
             click.echo(f"  {d.id}\t{d.event}\t{d.status}\t{d.attempts}\t{d.last_status}\t{when}")
+
+
+@webhooks_group.command("rotate-secret")
+@click.argument("webhook_id", type=click.IntRange(1))
+@as_option
+@with_appcontext
+def webhooks_rotate_secret(webhook_id: int, as_email: str | None) -> None:
+    """Give a webhook a new signing secret; prints it once."""
+    hook, secret = webhooks.rotate_secret(db.session, webhook_id, actor(as_email))
+    click.echo(f"webhook {hook.id}")
+    click.echo(f"secret {secret}")
+
+
+@webhooks_group.command("redeliver")
+@click.argument("webhook_id", type=click.IntRange(1))
+@click.argument("delivery_id", type=click.IntRange(1))
+@as_option
+@with_appcontext
+def webhooks_redeliver(webhook_id: int, delivery_id: int, as_email: str | None) -> None:
+    """Send a past delivery's event again, as a new delivery."""
+    copy = webhooks.redeliver(db.session, webhook_id, delivery_id, actor(as_email))
+    click.echo(f"delivery {copy.id} queued (again of {delivery_id})")
 
 
 @webhooks_group.command("deliver")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Membership, OrgAgreement, Organization
@@ -214,6 +214,57 @@ def remove_member(session: Session, org: Organization, user: User, actor: Princi
         data={"org": org.slug, "user": user.email, "role": membership.role},
     )
     session.commit()
+
+
+def change_member_role(
+    session: Session, org: Organization, user: User, role: str, actor: Principal
+) -> Membership:
+    """Make a member a manager or a manager a plain member (admins only, as naming
+    managers at addition is)."""
+    require_role(actor, ADMIN, "name an organisation's managers", allow_system=True)
+    if role not in MEMBER_ROLES:
+        raise BadRequest(f"A member's role is one of {', '.join(MEMBER_ROLES)}.")
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.organization_id == org.id, Membership.user_id == user.id
+        )
+    )
+    if membership is None:
+        raise NotFound(f"{user.email} is not a member of {org.slug}.", code="member_not_found")
+    if membership.role == role:
+        return membership
+    membership.role = role
+    record(
+        session,
+        EventTag.MEMBERSHIP_ROLE_CHANGED,
+        actor,
+        tier=org.tier,
+        data={"org": org.slug, "user": user.email, "role": role},
+    )
+    session.commit()
+    return membership
+
+
+def list_orgs(session: Session) -> list[tuple[Organization, int]]:
+    """Every organisation with its number of members, by slug (one query)."""
+    count = (
+        select(func.count(Membership.id))
+        .where(Membership.organization_id == Organization.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(select(Organization, count).order_by(Organization.slug))
+    return [(org, n) for org, n in rows]
+
+
+def agreements(session: Session, org: Organization) -> list[OrgAgreement]:
+    """Every agreement recorded for the organisation, latest first."""
+    return list(
+        session.scalars(
+            select(OrgAgreement)
+            .where(OrgAgreement.organization_id == org.id)
+            .order_by(OrgAgreement.signed_at.desc(), OrgAgreement.id.desc())
+        )
+    )
 
 
 def members(session: Session, org: Organization) -> list[tuple[Membership, User]]:

@@ -46,6 +46,22 @@ BACKOFF_CAP = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 RETRY_TIMEOUT = 10.0
 KNOWN_EVENTS = frozenset(str(t) for t in EventTag)
+# The events that are sent to webhooks today (where `emit` is called); the console's
+# picker offers these and "*".
+SENT_EVENTS = tuple(
+    str(t)
+    for t in (
+        EventTag.APPLICATION_SUBMITTED,
+        EventTag.APPLICATION_WITHDRAWN,
+        EventTag.APPLICATION_APPROVED,
+        EventTag.APPLICATION_REJECTED,
+        EventTag.GRANT_REVOKED,
+        EventTag.STAGE_PROMOTED,
+        EventTag.STAGE_DEMOTED,
+        EventTag.STAGE_HALTED,
+        EventTag.STAGE_RESUMED,
+    )
+)
 
 
 def signature(secret: str, timestamp: str, body: str) -> str:
@@ -96,6 +112,60 @@ def create_webhook(
 
 def list_webhooks(session: Session) -> list[Webhook]:
     return list(session.scalars(select(Webhook).order_by(Webhook.id)))
+
+
+def get_webhook(session: Session, webhook_id: int) -> Webhook:
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound(f"No webhook {webhook_id}.", code="webhook_not_found")
+    return hook
+
+
+def rotate_secret(session: Session, webhook_id: int, actor: Principal) -> tuple[Webhook, str]:
+    """Give the hook a new signing secret; returns it, shown only this once. Deliveries
+    from now on (retries included) are signed with the new secret."""
+    require_role(actor, ADMIN, "configure webhooks", allow_system=True)
+    hook = get_webhook(session, webhook_id)
+    secret = secrets.token_urlsafe(32)
+    hook.secret = secret
+    record(
+        session,
+        EventTag.WEBHOOK_SECRET_ROTATED,
+        actor,
+        data={"webhook_id": hook.id, "host": urlsplit(hook.url).hostname},
+    )
+    session.commit()
+    return hook, secret
+
+
+def redeliver(
+    session: Session, webhook_id: int, delivery_id: int, actor: Principal
+) -> WebhookDelivery:
+    """Send a past delivery's event again: a new pending delivery with the same body,
+    enqueued once committed; the old row keeps its history."""
+    require_role(actor, ADMIN, "configure webhooks", allow_system=True)
+    old = session.get(WebhookDelivery, delivery_id)
+    if old is None or old.webhook_id != webhook_id:
+        raise NotFound(
+            f"No delivery {delivery_id} of webhook {webhook_id}.", code="delivery_not_found"
+        )
+    copy = WebhookDelivery(
+        webhook_id=old.webhook_id, event=old.event, body=old.body, next_attempt_at=utcnow()
+    )
+    session.add(copy)
+    session.flush()
+    record(
+        session,
+        EventTag.WEBHOOK_REDELIVERED,
+        actor,
+        data={"webhook_id": old.webhook_id, "delivery_id": copy.id, "of": old.id},
+    )
+    from distserver.jobs import enqueue_after_commit
+    from distserver.jobs.tasks import deliver_webhook
+
+    enqueue_after_commit(deliver_webhook, copy.id, session=session)
+    session.commit()
+    return copy
 
 
 def deliveries(session: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:

@@ -3,7 +3,7 @@ second factor (or the operator at the server's shell) and are audit events."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
@@ -19,6 +19,16 @@ ADMIN = frozenset({"admin"})
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
+
+
+def search_users(session: Session, text: str = "", limit: int = 100) -> list[User]:
+    """Users whose e-mail contains `text` (any case), by e-mail, at most `limit`."""
+    query = select(User).order_by(User.email).limit(limit)
+    text = text.strip().lower()
+    if text:
+        # autoescape: a "%" or "_" typed in the box is matched as itself.
+        query = query.where(func.lower(User.email).contains(text, autoescape=True))
+    return list(session.scalars(query))
 
 
 def change_role(session: Session, user: User, role: str, *, add: bool, actor: Principal) -> None:

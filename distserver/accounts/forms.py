@@ -12,6 +12,7 @@ from wtforms import (
     SelectField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange
@@ -99,6 +100,13 @@ class ConfirmForm(FlaskForm):
     """A bare POST button (sign out, revoke, begin enrolment): just the CSRF token."""
 
     submit = SubmitField("Confirm")
+
+
+class SuspendForm(FlaskForm):
+    """The suspension's confirmation page (lifting one posts it with no reason)."""
+
+    reason = TextAreaField("Reason (optional, kept in the audit log)", validators=[Length(max=200)])
+    submit = SubmitField("Suspend")
 
 
 class LinkForm(FlaskForm):

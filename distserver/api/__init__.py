@@ -14,6 +14,7 @@ from distserver.api import (  # noqa: E402,F401  (registers routes)
     applications_views,
     audit_views,
     catalog_views,
+    console_views,
     links_views,
     openapi,
     release_views,

@@ -56,6 +56,7 @@ STATISTICS = obj(
     },
     top_files={"type": "array", "items": obj(["path", "downloads"], path=STR, downloads=INT)},
 )
+WEBHOOK_ID = path_param("webhook_id", {"type": "integer", "minimum": 0}, "A webhook id.")
 
 STAFF_PATHS: dict[str, Schema] = {
     "/api/v1/orgs": {
@@ -106,6 +107,19 @@ STAFF_PATHS: dict[str, Schema] = {
         )
     },
     "/api/v1/orgs/{slug}/members/{user_id}": {
+        "patch": op(
+            "change_member_role",
+            "organisations",
+            "Make a member a manager, or a manager a member (admin).",
+            200,
+            ref("Organisation"),
+            (*AUTH, 404, 409, 413, 503),
+            parameters=[
+                SLUG,
+                path_param("user_id", {"type": "integer", "minimum": 0}, "A user id."),
+            ],
+            request=body(obj(["role"], role={"type": "string", "enum": list(MEMBER_ROLES)})),
+        ),
         "delete": op(
             "remove_member",
             "organisations",
@@ -117,7 +131,7 @@ STAFF_PATHS: dict[str, Schema] = {
                 SLUG,
                 path_param("user_id", {"type": "integer", "minimum": 0}, "A user id."),
             ],
-        )
+        ),
     },
     "/api/v1/orgs/{slug}/agreement": {
         "post": op(
@@ -157,6 +171,37 @@ STAFF_PATHS: dict[str, Schema] = {
                 )
             ),
         ),
+    },
+    "/api/v1/webhooks/{webhook_id}/rotate-secret": {
+        "post": op(
+            "rotate_webhook_secret",
+            "webhooks",
+            "Give the webhook a new signing secret, shown only in this answer (admin).",
+            200,
+            {"allOf": [ref("Webhook"), obj(["secret"], secret=STR)]},
+            (*AUTH, 404, 409, 503),
+            parameters=[WEBHOOK_ID],
+        )
+    },
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        "post": op(
+            "redeliver_webhook",
+            "webhooks",
+            "Send a past delivery's event again, as a new delivery (admin).",
+            201,
+            obj(
+                ["id", "webhook_id", "event", "status"],
+                id=INT,
+                webhook_id=INT,
+                event=STR,
+                status=STR,
+            ),
+            (*AUTH, 404, 409, 503),
+            parameters=[
+                WEBHOOK_ID,
+                path_param("delivery_id", {"type": "integer", "minimum": 0}, "A delivery id."),
+            ],
+        )
     },
     "/api/v1/reports/access": {
         "get": op(

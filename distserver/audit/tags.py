@@ -42,7 +42,10 @@ class EventTag(StrEnum):
     ORG_AGREEMENT_SIGNED = "access:organization:agreement_signed"
     MEMBERSHIP_ADDED = "access:membership:added"
     MEMBERSHIP_REMOVED = "access:membership:removed"
+    MEMBERSHIP_ROLE_CHANGED = "access:membership:role_changed"
     WEBHOOK_CREATED = "access:webhook:created"
+    WEBHOOK_SECRET_ROTATED = "access:webhook:secret_rotated"  # noqa: S105 (a tag)
+    WEBHOOK_REDELIVERED = "access:webhook:redelivered"
 
     STAGE_PROMOTED = "release:stage:promoted"
     STAGE_DEMOTED = "release:stage:demoted"

@@ -79,7 +79,9 @@ def init_web(app: Flask) -> None:
         catalog_views,
         dashboard_views,
         model_views,
+        org_views,
         review_views,
+        webhook_views,
     )
     from distserver.web.render import init_render
 

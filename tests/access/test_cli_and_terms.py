@@ -111,3 +111,44 @@ def test_cli_extends_a_grant_as_the_console_does(app, world: World) -> None:  # 
     assert [e.actor for e in world.events("access:grant:extended")] == ["system"]
     missing = cli.invoke(main, ["grants", "extend", "999", "--days", "5"])
     assert missing.exit_code == 1 and "No live grant 999." in missing.output
+
+
+def test_cli_names_a_manager_rotates_a_secret_and_redelivers(app, world: World) -> None:  # type: ignore[no-untyped-def]
+    from distserver.access.models import Membership, Webhook, WebhookDelivery
+    from distserver.access.webhooks import emit
+
+    cli = app.test_cli_runner()
+    world.person("m@example.org")
+    for args in (
+        ["orgs", "create", "lab", "--name", "Partner Lab"],
+        ["orgs", "add-member", "lab", "m@example.org"],
+        ["orgs", "set-role", "lab", "m@example.org", "manager"],
+        ["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "*"],
+    ):
+        result = cli.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert db.session.scalar(db.select(Membership.role)) == "manager"
+
+    hook = db.session.scalar(db.select(Webhook))
+    old_secret = hook.secret
+    rotated = cli.invoke(main, ["webhooks", "rotate-secret", str(hook.id)])
+    assert rotated.exit_code == 0, rotated.output
+    new_secret = rotated.output.split("secret ", 1)[1].strip()
+    db.session.expire_all()
+    assert hook.secret == new_secret != old_secret
+
+    [delivery_id] = emit(db.session, "release:stage:halted", {"model": "acme/llm"})
+    db.session.commit()
+    again = cli.invoke(main, ["webhooks", "redeliver", str(hook.id), str(delivery_id)])
+    assert again.exit_code == 0, again.output
+    assert db.session.query(WebhookDelivery).count() == 2
+    missing = cli.invoke(main, ["webhooks", "redeliver", str(hook.id), "999"])
+    assert missing.exit_code == 1 and "No delivery 999" in missing.output
+    tags = [e.tag for e in world.events() if e.tag.startswith(("access:webhook", "access:member"))]
+    assert tags == [
+        "access:membership:added",
+        "access:membership:role_changed",
+        "access:webhook:created",
+        "access:webhook:secret_rotated",
+        "access:webhook:redelivered",
+    ]

@@ -221,3 +221,49 @@ def test_every_access_change_is_an_audit_event(client, world: World, receiver: R
     # Every one of those went out to the '*' webhook as well, except its own creation.
     drain()
     assert len(receiver.received) >= 7
+
+
+def test_api_names_a_manager_rotates_a_secret_and_redelivers(client, world: World) -> None:
+    admin = manager(world, "admin@example.org", roles=("admin",))
+    member = world.person("m@example.org")
+    client.post("/api/v1/orgs", json={"slug": "lab", "name": "Lab"}, headers=admin)
+    client.post("/api/v1/orgs/lab/members", json={"email": "m@example.org"}, headers=admin)
+    named = client.patch(
+        f"/api/v1/orgs/lab/members/{member.user.id}", json={"role": "manager"}, headers=admin
+    )
+    assert named.status_code == 200, named.json
+    assert named.json["members"][0]["role"] == "manager"
+    bad = client.patch(
+        f"/api/v1/orgs/lab/members/{member.user.id}", json={"role": "owner"}, headers=admin
+    )
+    assert bad.status_code == 400 and "member, manager" in bad.json["error"]["message"]
+    # A manager manages members but does not name managers.
+    as_manager = writer(member)
+    assert (
+        client.patch(
+            f"/api/v1/orgs/lab/members/{member.user.id}",
+            json={"role": "member"},
+            headers=as_manager,
+        ).status_code
+        == 403
+    )
+
+    hook = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.org/h", "events": ["*"]},
+        headers=admin,
+    ).json
+    rotated = client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=admin)
+    assert rotated.status_code == 200 and rotated.json["secret"] != hook["secret"]
+    assert db.session.get(webhooks.Webhook, hook["id"]).secret == rotated.json["secret"]
+    [delivery] = webhooks.emit(db.session, "release:stage:halted", {"model": "acme/llm"})
+    db.session.commit()
+    again = client.post(
+        f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery}/redeliver", headers=admin
+    )
+    assert again.status_code == 201, again.json
+    assert again.json["id"] != delivery and again.json["event"] == "release:stage:halted"
+    other = client.post(f"/api/v1/webhooks/{hook['id']}/deliveries/999/redeliver", headers=admin)
+    assert other.status_code == 404 and other.json["error"]["code"] == "delivery_not_found"
+    refused = client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=as_manager)
+    assert refused.status_code == 403

@@ -92,6 +92,13 @@ def nothing_found(p: str, ref: str) -> Expect:
     return 401 if p == "anonymous" else 404
 
 
+def admin_finds_nothing(p: str, ref: str) -> Expect:
+    # Admin-only actions on an object the seed does not hold: others are refused first.
+    if p == "anonymous":
+        return 401
+    return 404 if p == "admin" else 403
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -156,6 +163,9 @@ TABLE: dict[str, list[Row]] = {
     "api_v1.access_report": [Row("GET", "/api/v1/reports/access?format=json", roles("reviewer", "admin", "auditor"))],
     "api_v1.create_webhook": [Row("POST", "/api/v1/webhooks", roles("admin"), {"url": "http://127.0.0.1:9/h", "events": ["*"]})],
     "api_v1.list_webhooks": [Row("GET", "/api/v1/webhooks", roles("admin"))],
+    "api_v1.rotate_webhook_secret": [Row("POST", "/api/v1/webhooks/1/rotate-secret", admin_finds_nothing, {})],
+    "api_v1.redeliver_webhook": [Row("POST", "/api/v1/webhooks/1/deliveries/1/redeliver", admin_finds_nothing, {})],
+    "api_v1.change_member_role": [Row("PATCH", "/api/v1/orgs/no-such-org/members/{user}", nothing_found, {"role": "manager"})],
     "api_v1.openapi_document": [Row("GET", "/api/v1/openapi.json", anyone, token_free=True)],
 }  # fmt: skip
 
@@ -187,6 +197,7 @@ PAGES: dict[str, list[Row]] = {
     "accounts.admin_users": [Row("GET", "/admin/users", status(SIGN_IN), token_free=True)],
     "accounts.admin_role": [Row("POST", "/admin/users/{user}/role", status(CSRF), {}, token_free=True)],
     "accounts.admin_suspend": [Row("POST", "/admin/users/{user}/suspend", status(CSRF), {}, token_free=True)],
+    "accounts.admin_suspend_confirm": [Row("GET", "/admin/users/{user}/suspend", status(SIGN_IN), token_free=True)],
     "accounts.sso_login": [Row("GET", "/sso/nosuch/login", status(404), token_free=True)],
     "accounts.sso_callback": [Row("GET", "/sso/nosuch/callback", status(404), token_free=True)],
     "accounts.sso_link": [Row("GET", "/sso/link", status(SIGN_IN), token_free=True), Row("POST", "/sso/link", status(CSRF), {}, token_free=True)],
@@ -213,6 +224,20 @@ PAGES: dict[str, list[Row]] = {
     "staff.add_grant": [Row("POST", "/staff/models/{m}/grants", status(CSRF), {}, True, token_free=True)],
     "staff.extend": [Row("POST", "/staff/models/{m}/grants/{grant}/extend", status(CSRF), {}, True, token_free=True)],
     "staff.revoke": [Row("GET", "/staff/models/{m}/grants/{grant}/revoke", status(SIGN_IN), per_model=True, token_free=True), Row("POST", "/staff/models/{m}/grants/{grant}/revoke", status(CSRF), {}, True, token_free=True)],
+    "staff.orgs_index": [Row("GET", "/staff/orgs", status(SIGN_IN), token_free=True)],
+    "staff.org_create": [Row("POST", "/staff/orgs", status(CSRF), {}, token_free=True)],
+    "staff.org_page": [Row("GET", "/staff/orgs/lab", status(SIGN_IN), token_free=True)],
+    "staff.org_add_member": [Row("POST", "/staff/orgs/lab/members", status(CSRF), {}, token_free=True)],
+    "staff.org_member_role": [Row("POST", "/staff/orgs/lab/members/{user}/role", status(CSRF), {}, token_free=True)],
+    "staff.org_remove_confirm": [Row("GET", "/staff/orgs/lab/members/{user}/remove", status(SIGN_IN), token_free=True)],
+    "staff.org_remove_member": [Row("POST", "/staff/orgs/lab/members/{user}/remove", status(CSRF), {}, token_free=True)],
+    "staff.org_sign": [Row("POST", "/staff/orgs/lab/agreement", status(CSRF), {}, token_free=True)],
+    "staff.webhooks_index": [Row("GET", "/staff/webhooks", status(SIGN_IN), token_free=True)],
+    "staff.webhook_create": [Row("POST", "/staff/webhooks", status(CSRF), {}, token_free=True)],
+    "staff.webhook_page": [Row("GET", "/staff/webhooks/1", status(SIGN_IN), token_free=True)],
+    "staff.webhook_rotate_confirm": [Row("GET", "/staff/webhooks/1/rotate", status(SIGN_IN), token_free=True)],
+    "staff.webhook_rotate": [Row("POST", "/staff/webhooks/1/rotate", status(CSRF), {}, token_free=True)],
+    "staff.webhook_redeliver": [Row("POST", "/staff/webhooks/1/deliveries/1/redeliver", status(CSRF), {}, token_free=True)],
     **{
         f"staff.{action}": [Row("POST", f"/staff/models/{{m}}/release/{path}", status(CSRF), {}, True, token_free=True)]
         for action, path in (

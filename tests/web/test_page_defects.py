@@ -1,7 +1,8 @@
 """Issue 16's page defects, each fixed test first: the catalog shows title, licence,
 total size, last update and stage; the release console never says "0.0 days"; an
 anonymous visitor sees no internal gate requirements; the users page's role picker
-has no default; the enrolment code field does not mention recovery codes."""
+has no default, it searches by e-mail, and suspending is a danger button behind a
+confirmation page; the enrolment code field does not mention recovery codes."""
 
 from __future__ import annotations
 
@@ -93,3 +94,44 @@ def test_the_model_page_shows_the_card_without_its_front_matter(
     html = client.get("/models/acme/llm").get_data(as_text=True)
     assert "<h1>LLM card</h1>" in html
     assert "tags:" not in html and "- demo" not in html
+
+
+def test_the_users_page_searches_by_email(client: FlaskClient, world: World) -> None:
+    boss = world.person("boss@example.org", roles=("admin",), password=PASSWORD)
+    world.person("alice@lab.example.org", password=PASSWORD)
+    world.person("bob@elsewhere.example.org", password=PASSWORD)
+    assert sign_in(client, "boss@example.org", totp_secret=boss.totp_secret).status_code == 302
+    page = client.get("/admin/users?q=LAB.example").get_data(as_text=True)
+    assert 'type="search"' in page and 'name="q"' in page
+    rows = text(page.split('id="users"', 1)[1].split("</table>", 1)[0])
+    assert "alice@lab.example.org" in rows
+    assert "bob@elsewhere.example.org" not in rows and "boss@example.org" not in rows
+    nobody = text(client.get("/admin/users?q=nobody-here").get_data(as_text=True))
+    assert "No user matches nobody-here" in nobody
+
+
+def test_suspending_a_user_is_a_danger_button_behind_a_confirmation_page(
+    client: FlaskClient, world: World
+) -> None:
+    boss = world.person("boss@example.org", roles=("admin",), password=PASSWORD)
+    alice = world.person("alice@example.org", password=PASSWORD)
+    assert sign_in(client, "boss@example.org", totp_secret=boss.totp_secret).status_code == 302
+    listing = client.get("/admin/users").get_data(as_text=True)
+    confirm_url = f"/admin/users/{alice.user.id}/suspend"
+    # The list links to a confirmation page (no JavaScript needed); nothing is posted yet.
+    assert re.search(rf'<a class="button danger" href="{confirm_url}"', listing), listing
+    confirm = client.get(confirm_url)
+    assert confirm.status_code == 200
+    html = confirm.get_data(as_text=True)
+    assert "Suspend alice@example.org?" in text(html)
+    assert re.search(r'<button type="submit" class="danger"[^>]*>Suspend', html), html
+    db.session.expire_all()
+    assert alice.user.suspended_at is None
+    done = client.post(
+        confirm_url,
+        data={"csrf_token": csrf_from(html), "reason": "lost laptop"},
+        follow_redirects=True,
+    )
+    assert "alice@example.org is suspended" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert alice.user.suspended_at is not None

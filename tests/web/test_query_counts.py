@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from distserver.access import applications
+from distserver.access import applications, organizations, webhooks
 from distserver.accounts.services import principal_for
+from distserver.audit.service import SYSTEM
 from distserver.extensions import db
 from tests.accounts.helpers import sign_in
 from tests.support.world import World
@@ -32,7 +33,8 @@ RESEARCHER_PAGES = (
     "/access",
 )
 STAFF_PAGES = ("/", "/review", "/review?status=all", "/models", "/models/acme/research-llm")
-# Issue 16: the audit pages (paged) and the release console with its statistics.
+# Issue 16: the audit pages (paged), the release console with its statistics, and
+# the console pages for organisations, webhooks and users: admins only.
 ADMIN_PAGES = (
     "/staff/audit",
     "/staff/audit?action=download&model=acme/open-llm",
@@ -40,6 +42,12 @@ ADMIN_PAGES = (
     "/staff/audit/users/rita@example.org",
     "/staff/models/acme/open-llm/release",
     "/staff/models/acme/research-llm/release",
+    "/admin/users",
+    "/admin/users?q=example",
+    "/staff/orgs",
+    "/staff/orgs/lab",
+    "/staff/webhooks",
+    "/staff/webhooks/1",
 )
 
 
@@ -103,6 +111,7 @@ def test_every_page_within_budget(client: FlaskClient, world: World) -> None:
     counts |= {
         f"researcher {p}": n for p, n in _measure(client, RESEARCHER_PAGES, "researcher").items()
     }
+    _console_rows(world)
     for email, secret, who in staff:
         other = client.application.test_client()
         sign_in(other, email, PASSWORD, totp_secret=secret)
@@ -110,6 +119,21 @@ def test_every_page_within_budget(client: FlaskClient, world: World) -> None:
         counts |= {f"{who} {p}": n for p, n in _measure(other, pages, who).items()}
     over = {page: n for page, n in counts.items() if n > BUDGET}
     assert not over, f"pages over the {BUDGET}-query budget: {over}"
+
+
+def _console_rows(world: World) -> None:
+    """An organisation with members and two signatures, a webhook with deliveries."""
+    tier = world.rt.tiers["vetted_partner"]
+    org = organizations.create_org(db.session, "lab", "Lab", tier, SYSTEM)
+    for i in range(3):
+        person = world.person(f"member{i}@example.org")
+        organizations.add_member(db.session, org, person.user, SYSTEM, ("member", "manager")[i % 2])
+    for who in ("Dr. One", "Dr. Two"):
+        organizations.sign_agreement(db.session, org, tier, signed_by=who, actor=SYSTEM)
+    webhooks.create_webhook(db.session, "https://hooks.example.org/x", ["*"], SYSTEM)
+    for i in range(3):
+        webhooks.emit(db.session, "release:stage:promoted", {"n": i})
+    db.session.commit()
 
 
 def _token(client: FlaskClient) -> str:

@@ -42,6 +42,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cpu import seconds_between, worker_ticks
 from bench.load import HOST, PhaseResult, RequestSpec, closed_loop, open_loop
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,9 @@ class Outcome:
     base_open: PhaseResult | None = None
     app_warmup: PhaseResult | None = None
     events: int = 0
+    # Worker CPU seconds (user + system) over the closed-loop phases, per server.
+    app_cpu: float = 0.0
+    base_cpu: float = 0.0
 
     @staticmethod
     def _rate(phases: list[PhaseResult]) -> float:
@@ -104,6 +108,19 @@ class Outcome:
     @property
     def ratio(self) -> float:
         return self.app_rps / self.base_rps if self.base_rps else 0.0
+
+    @staticmethod
+    def _per_answer(cpu: float, phases: list[PhaseResult]) -> float:
+        answers = sum(p.completed for p in phases)
+        return cpu / answers if answers else float("nan")
+
+    @property
+    def app_cpu_per_answer(self) -> float:
+        return self._per_answer(self.app_cpu, self.app_closed)
+
+    @property
+    def base_cpu_per_answer(self) -> float:
+        return self._per_answer(self.base_cpu, self.base_closed)
 
     def app_phases(self) -> list[PhaseResult]:
         found = [self.app_warmup, *self.app_closed, self.app_open]
@@ -136,6 +153,11 @@ class Outcome:
         rows = [
             ("saturating throughput (req/s)", f"{self.app_rps:,.0f}", f"{self.base_rps:,.0f}"),
             ("ratio app / baseline", f"{self.ratio:.2f}", ""),
+            (
+                "worker CPU per answer, closed loop (ms)",
+                _ms(self.app_cpu_per_answer),
+                _ms(self.base_cpu_per_answer),
+            ),
             ("open loop: offered (req/s)", f"{a.offered_rate:,.0f}", f"{b.offered_rate:,.0f}"),
             ("open loop: achieved (req/s)", f"{a.throughput:,.0f}", f"{b.throughput:,.0f}"),
             ("open loop: p50 latency (ms)", _ms(a.percentile(50)), _ms(b.percentile(50))),
@@ -170,6 +192,8 @@ class Outcome:
             f"{n}_app_rps": f"{self.app_rps:.1f}",
             f"{n}_baseline_rps": f"{self.base_rps:.1f}",
             f"{n}_ratio": f"{self.ratio:.3f}",
+            f"{n}_app_cpu_ms": f"{self.app_cpu_per_answer * 1000:.3f}",
+            f"{n}_baseline_cpu_ms": f"{self.base_cpu_per_answer * 1000:.3f}",
             f"{n}_open_rate": f"{self.app_open.offered_rate or 0:.1f}",
             f"{n}_p50_ms": f"{self.app_open.percentile(50) * 1000:.2f}",
             f"{n}_p99_ms": f"{self.app_open.percentile(99) * 1000:.2f}",
@@ -377,8 +401,15 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
     half = secs / 2
     for i, server in enumerate((app, base, base, app)):  # ABBA against drift
         _say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
+        ticks = worker_ticks(server.process.pid)
         result = closed_loop(server.port, spec, half)
-        (out.app_closed if server is app else out.base_closed).append(result)
+        cpu = seconds_between(ticks, worker_ticks(server.process.pid))
+        if server is app:
+            out.app_closed.append(result)
+            out.app_cpu += cpu
+        else:
+            out.base_closed.append(result)
+            out.base_cpu += cpu
     rate = max(1.0, OPEN_LOOP_SHARE * out.app_rps)
     _say(f"{name}: open loop at {rate:,.0f} req/s on app ({secs:g} s)")
     out.app_open = open_loop(app.port, spec, secs, rate)

@@ -33,6 +33,16 @@ def _ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
+def process_ticks(pids: list[int]) -> dict[int, int]:
+    """{pid: user + system clock ticks so far} for those of `pids` still running."""
+    ticks = {}
+    for pid in pids:
+        t = _ticks(pid)
+        if t is not None:
+            ticks[pid] = t
+    return ticks
+
+
 def worker_ticks(master: int) -> dict[int, int]:
     """{worker pid: user + system clock ticks so far} for a gunicorn master's workers."""
     ticks = {}

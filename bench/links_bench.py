@@ -42,7 +42,7 @@ from typing import Any
 
 import psycopg
 
-from bench.cpu import seconds_between, worker_ticks
+from bench.cpu import process_ticks, seconds_between, worker_ticks
 from bench.load import HOST, PhaseResult, RequestSpec, closed_loop, open_loop
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -88,9 +88,11 @@ class Outcome:
     base_open: PhaseResult | None = None
     app_warmup: PhaseResult | None = None
     events: int = 0
-    # Worker CPU seconds (user + system) over the closed-loop phases, per server.
+    # Worker CPU seconds (user + system) over the closed-loop phases, per server, and
+    # the CPU of the PostgreSQL backends serving the app's database meanwhile.
     app_cpu: float = 0.0
     base_cpu: float = 0.0
+    db_cpu: float = 0.0
 
     @staticmethod
     def _rate(phases: list[PhaseResult]) -> float:
@@ -121,6 +123,10 @@ class Outcome:
     @property
     def base_cpu_per_answer(self) -> float:
         return self._per_answer(self.base_cpu, self.base_closed)
+
+    @property
+    def db_cpu_per_answer(self) -> float:
+        return self._per_answer(self.db_cpu, self.app_closed)
 
     def app_phases(self) -> list[PhaseResult]:
         found = [self.app_warmup, *self.app_closed, self.app_open]
@@ -158,6 +164,7 @@ class Outcome:
                 _ms(self.app_cpu_per_answer),
                 _ms(self.base_cpu_per_answer),
             ),
+            ("PostgreSQL CPU per answer, closed loop (ms)", _ms(self.db_cpu_per_answer), ""),
             ("open loop: offered (req/s)", f"{a.offered_rate:,.0f}", f"{b.offered_rate:,.0f}"),
             ("open loop: achieved (req/s)", f"{a.throughput:,.0f}", f"{b.throughput:,.0f}"),
             ("open loop: p50 latency (ms)", _ms(a.percentile(50)), _ms(b.percentile(50))),
@@ -194,6 +201,7 @@ class Outcome:
             f"{n}_ratio": f"{self.ratio:.3f}",
             f"{n}_app_cpu_ms": f"{self.app_cpu_per_answer * 1000:.3f}",
             f"{n}_baseline_cpu_ms": f"{self.base_cpu_per_answer * 1000:.3f}",
+            f"{n}_db_cpu_ms": f"{self.db_cpu_per_answer * 1000:.3f}",
             f"{n}_open_rate": f"{self.app_open.offered_rate or 0:.1f}",
             f"{n}_p50_ms": f"{self.app_open.percentile(50) * 1000:.2f}",
             f"{n}_p99_ms": f"{self.app_open.percentile(99) * 1000:.2f}",
@@ -242,6 +250,17 @@ def _count_issued(url: str) -> int:
             "SELECT count(*) FROM audit_events WHERE tag = 'download:link:issued'"
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database (the app's pooled
+    connections, warm after the warm-up), this query's own excepted."""
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def _tool(name: str) -> str:
@@ -402,11 +421,14 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
     for i, server in enumerate((app, base, base, app)):  # ABBA against drift
         _say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
         ticks = worker_ticks(server.process.pid)
+        backends = _backend_pids(db_url) if server is app else []
+        db_ticks = process_ticks(backends)
         result = closed_loop(server.port, spec, half)
         cpu = seconds_between(ticks, worker_ticks(server.process.pid))
         if server is app:
             out.app_closed.append(result)
             out.app_cpu += cpu
+            out.db_cpu += seconds_between(db_ticks, process_ticks(backends))
         else:
             out.base_closed.append(result)
             out.base_cpu += cpu

@@ -225,9 +225,9 @@ class FastDoors:
 
         if endpoint == LINKS_ENDPOINT:
             status, route = 201, "/api/v1/models/<namespace>/<name>/links"
-            made = self.app.json.response(link_payload(link))  # jsonify's exact bytes
-            body = made.get_data()
-            headers = [("Content-Type", made.content_type), ("Content-Length", str(len(body)))]
+            body = self._json(link_payload(link))
+            mimetype = self.app.json.mimetype  # type: ignore[attr-defined]
+            headers = [("Content-Type", mimetype), ("Content-Length", str(len(body)))]
         else:
             status, route = 302, "/<namespace>/<name>/resolve/<rev>/<path:path>"
             body = b""
@@ -255,6 +255,16 @@ class FastDoors:
         )
         start_response("201 CREATED" if status == 201 else "302 FOUND", headers)
         return [body]
+
+    def _json(self, payload: dict[str, Any]) -> bytes:
+        """jsonify's bytes for `payload` (flask.json.provider.DefaultJSONProvider.response)
+        without building a Response."""
+        provider: Any = self.app.json
+        if (provider.compact is None and self.app.debug) or provider.compact is False:
+            text = provider.dumps(payload, indent=2)
+        else:
+            text = provider.dumps(payload, separators=(",", ":"))
+        return f"{text}\n".encode()
 
 
 def install(app: Flask) -> None:

@@ -128,6 +128,20 @@ class Outcome:
     def db_cpu_per_answer(self) -> float:
         return self._per_answer(self.db_cpu, self.app_closed)
 
+    @property
+    def client_cpu_per_answer(self) -> float:
+        phases = self.app_closed + self.base_closed
+        return self._per_answer(sum(p.client_cpu for p in phases), phases)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The ratio the CPU figures predict when the load generator, both servers and
+        PostgreSQL have the machine to themselves: (client + baseline) / (client + app
+        + PostgreSQL) CPU per answer."""
+        client = self.client_cpu_per_answer
+        app = client + self.app_cpu_per_answer + self.db_cpu_per_answer
+        return (client + self.base_cpu_per_answer) / app if app > 0 else float("nan")
+
     def app_phases(self) -> list[PhaseResult]:
         found = [self.app_warmup, *self.app_closed, self.app_open]
         return [p for p in found if p is not None]
@@ -165,6 +179,8 @@ class Outcome:
                 _ms(self.base_cpu_per_answer),
             ),
             ("PostgreSQL CPU per answer, closed loop (ms)", _ms(self.db_cpu_per_answer), ""),
+            ("load generator CPU per answer (ms)", _ms(self.client_cpu_per_answer), ""),
+            ("ratio the CPU per answer predicts", f"{self.cpu_ratio:.2f}", ""),
             ("open loop: offered (req/s)", f"{a.offered_rate:,.0f}", f"{b.offered_rate:,.0f}"),
             ("open loop: achieved (req/s)", f"{a.throughput:,.0f}", f"{b.throughput:,.0f}"),
             ("open loop: p50 latency (ms)", _ms(a.percentile(50)), _ms(b.percentile(50))),
@@ -202,6 +218,8 @@ class Outcome:
             f"{n}_app_cpu_ms": f"{self.app_cpu_per_answer * 1000:.3f}",
             f"{n}_baseline_cpu_ms": f"{self.base_cpu_per_answer * 1000:.3f}",
             f"{n}_db_cpu_ms": f"{self.db_cpu_per_answer * 1000:.3f}",
+            f"{n}_client_cpu_ms": f"{self.client_cpu_per_answer * 1000:.3f}",
+            f"{n}_cpu_ratio": f"{self.cpu_ratio:.3f}",
             f"{n}_open_rate": f"{self.app_open.offered_rate or 0:.1f}",
             f"{n}_p50_ms": f"{self.app_open.percentile(50) * 1000:.2f}",
             f"{n}_p99_ms": f"{self.app_open.percentile(99) * 1000:.2f}",

@@ -42,6 +42,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cpu import process_ticks, seconds_between, worker_ticks
 from bench.load import HOST, PhaseResult, RequestSpec, closed_loop, open_loop
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,11 @@ class Outcome:
     base_open: PhaseResult | None = None
     app_warmup: PhaseResult | None = None
     events: int = 0
+    # Worker CPU seconds (user + system) over the closed-loop phases, per server, and
+    # the CPU of the PostgreSQL backends serving the app's database meanwhile.
+    app_cpu: float = 0.0
+    base_cpu: float = 0.0
+    db_cpu: float = 0.0
 
     @staticmethod
     def _rate(phases: list[PhaseResult]) -> float:
@@ -104,6 +110,37 @@ class Outcome:
     @property
     def ratio(self) -> float:
         return self.app_rps / self.base_rps if self.base_rps else 0.0
+
+    @staticmethod
+    def _per_answer(cpu: float, phases: list[PhaseResult]) -> float:
+        answers = sum(p.completed for p in phases)
+        return cpu / answers if answers else float("nan")
+
+    @property
+    def app_cpu_per_answer(self) -> float:
+        return self._per_answer(self.app_cpu, self.app_closed)
+
+    @property
+    def base_cpu_per_answer(self) -> float:
+        return self._per_answer(self.base_cpu, self.base_closed)
+
+    @property
+    def db_cpu_per_answer(self) -> float:
+        return self._per_answer(self.db_cpu, self.app_closed)
+
+    @property
+    def client_cpu_per_answer(self) -> float:
+        phases = self.app_closed + self.base_closed
+        return self._per_answer(sum(p.client_cpu for p in phases), phases)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The ratio the CPU figures predict when the load generator, both servers and
+        PostgreSQL have the machine to themselves: (client + baseline) / (client + app
+        + PostgreSQL) CPU per answer."""
+        client = self.client_cpu_per_answer
+        app = client + self.app_cpu_per_answer + self.db_cpu_per_answer
+        return (client + self.base_cpu_per_answer) / app if app > 0 else float("nan")
 
     def app_phases(self) -> list[PhaseResult]:
         found = [self.app_warmup, *self.app_closed, self.app_open]
@@ -136,6 +173,14 @@ class Outcome:
         rows = [
             ("saturating throughput (req/s)", f"{self.app_rps:,.0f}", f"{self.base_rps:,.0f}"),
             ("ratio app / baseline", f"{self.ratio:.2f}", ""),
+            (
+                "worker CPU per answer, closed loop (ms)",
+                _ms(self.app_cpu_per_answer),
+                _ms(self.base_cpu_per_answer),
+            ),
+            ("PostgreSQL CPU per answer, closed loop (ms)", _ms(self.db_cpu_per_answer), ""),
+            ("load generator CPU per answer (ms)", _ms(self.client_cpu_per_answer), ""),
+            ("ratio the CPU per answer predicts", f"{self.cpu_ratio:.2f}", ""),
             ("open loop: offered (req/s)", f"{a.offered_rate:,.0f}", f"{b.offered_rate:,.0f}"),
             ("open loop: achieved (req/s)", f"{a.throughput:,.0f}", f"{b.throughput:,.0f}"),
             ("open loop: p50 latency (ms)", _ms(a.percentile(50)), _ms(b.percentile(50))),
@@ -170,6 +215,11 @@ class Outcome:
             f"{n}_app_rps": f"{self.app_rps:.1f}",
             f"{n}_baseline_rps": f"{self.base_rps:.1f}",
             f"{n}_ratio": f"{self.ratio:.3f}",
+            f"{n}_app_cpu_ms": f"{self.app_cpu_per_answer * 1000:.3f}",
+            f"{n}_baseline_cpu_ms": f"{self.base_cpu_per_answer * 1000:.3f}",
+            f"{n}_db_cpu_ms": f"{self.db_cpu_per_answer * 1000:.3f}",
+            f"{n}_client_cpu_ms": f"{self.client_cpu_per_answer * 1000:.3f}",
+            f"{n}_cpu_ratio": f"{self.cpu_ratio:.3f}",
             f"{n}_open_rate": f"{self.app_open.offered_rate or 0:.1f}",
             f"{n}_p50_ms": f"{self.app_open.percentile(50) * 1000:.2f}",
             f"{n}_p99_ms": f"{self.app_open.percentile(99) * 1000:.2f}",
@@ -218,6 +268,17 @@ def _count_issued(url: str) -> int:
             "SELECT count(*) FROM audit_events WHERE tag = 'download:link:issued'"
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database (the app's pooled
+    connections, warm after the warm-up), this query's own excepted."""
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def _tool(name: str) -> str:
@@ -377,8 +438,18 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
     half = secs / 2
     for i, server in enumerate((app, base, base, app)):  # ABBA against drift
         _say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
+        ticks = worker_ticks(server.process.pid)
+        backends = _backend_pids(db_url) if server is app else []
+        db_ticks = process_ticks(backends)
         result = closed_loop(server.port, spec, half)
-        (out.app_closed if server is app else out.base_closed).append(result)
+        cpu = seconds_between(ticks, worker_ticks(server.process.pid))
+        if server is app:
+            out.app_closed.append(result)
+            out.app_cpu += cpu
+            out.db_cpu += seconds_between(db_ticks, process_ticks(backends))
+        else:
+            out.base_closed.append(result)
+            out.base_cpu += cpu
     rate = max(1.0, OPEN_LOOP_SHARE * out.app_rps)
     _say(f"{name}: open loop at {rate:,.0f} req/s on app ({secs:g} s)")
     out.app_open = open_loop(app.port, spec, secs, rate)

@@ -51,6 +51,7 @@ class PhaseResult:
     latencies: list[float] = field(default_factory=list)  # seconds
     offered_rate: float | None = None
     unsent: int = 0
+    client_cpu: float = 0.0  # the load generator's own CPU seconds (its threads' work)
 
     @property
     def completed(self) -> int:
@@ -211,10 +212,12 @@ def _worker(
             args += (outs[t],)
             target = _open_thread
         workers.append(threading.Thread(target=target, args=args, daemon=True))
+    cpu = time.process_time()  # start-up excluded: only the requests' work counts
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    cpu = time.process_time() - cpu
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     unsent = 0
@@ -224,7 +227,15 @@ def _worker(
         latencies.extend(out.get("latencies", []))
         unsent += out.get("unsent", 0)
         last = max(last, out.get("last", start))
-    queue.put({"statuses": dict(statuses), "latencies": latencies, "unsent": unsent, "last": last})
+    queue.put(
+        {
+            "statuses": dict(statuses),
+            "latencies": latencies,
+            "unsent": unsent,
+            "last": last,
+            "cpu": cpu,
+        }
+    )
 
 
 def _run(
@@ -266,6 +277,7 @@ def _run(
         result.statuses.update(part["statuses"])
         result.latencies.extend(part["latencies"])
         result.unsent += part["unsent"]
+        result.client_cpu += part["cpu"]
         last = max(last, part["last"])
     result.seconds = max(last - start, 1e-9)
     return result

@@ -18,6 +18,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app from settings (see distserver.config); several may live in one process."""
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
+    from distserver.downloads.fastdoors import install as install_fast_doors
     from distserver.jobs import init_jobs
     from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
@@ -42,6 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    install_fast_doors(app)  # before ProxyFix (in init_observability) wraps it
     init_observability(app)  # proxies, request ids, metrics, JSON logs: before the routes
 
     _register(app)

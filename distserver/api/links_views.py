@@ -11,6 +11,7 @@ from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
 from distserver.downloads.doors import link_for_request
 from distserver.downloads.fastpath import request_token
+from distserver.downloads.services import IssuedLink
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.inputs import parse_json_body
@@ -64,16 +65,19 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
     path = check_path(string_field(data, "path", required=True) or "")
     revision = string_field(data, "revision", required=False)
     link = link_for_request(namespace, name, revision, path, door="api", principal=principal)
-    return jsonify(
-        {
-            "url": link.url,
-            "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
-            "link_id": link.link_id,
-            "dl_url": f"{external_base()}/dl/{link.link_id}",
-            "size": link.size,
-            "sha256": link.sha256,
-            "path": link.path,
-            "revision": link.commit,
-            "tier": link.tier,
-        }
-    ), 201
+    return jsonify(link_payload(link)), 201
+
+
+def link_payload(link: IssuedLink) -> dict[str, Any]:
+    """The body of a 201 from this door (also written by downloads.fastdoors)."""
+    return {
+        "url": link.url,
+        "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
+        "link_id": link.link_id,
+        "dl_url": f"{external_base()}/dl/{link.link_id}",
+        "size": link.size,
+        "sha256": link.sha256,
+        "path": link.path,
+        "revision": link.commit,
+        "tier": link.tier,
+    }

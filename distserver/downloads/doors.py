@@ -12,6 +12,7 @@ from flask import current_app, request
 
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import client_address, current_principal
+from distserver.downloads.fastdoors import HANDED_KEY, Handed
 from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import IssuedLink, locate, request_link
 from distserver.extensions import db
@@ -35,7 +36,15 @@ def link_for_request(
     rt = current_runtime()
     base_url = external_base() + "/"
     raw = request_token()
-    if raw is not None:
+    handed: Handed | None = request.environ.get(HANDED_KEY)
+    if handed is not None:
+        # The fast door in front of Flask ran the fast path already: raise what it
+        # raised (its refusal is recorded), or take the full path if it declined.
+        if on_revision is not None and handed.commit is not None:
+            on_revision(handed.commit)
+        if handed.error is not None:
+            raise handed.error
+    elif raw is not None:
         link = issue_link(
             current_app,
             rt,

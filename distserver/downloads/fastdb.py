@@ -25,6 +25,7 @@ from flask import Flask
 from distserver.errors import Unavailable
 
 log = logging.getLogger("distserver")
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 _KEY = "distserver.fastdb"
 _lock = threading.Lock()
 
@@ -94,7 +95,11 @@ class Connection:
                 cursor = self._raw.cursor()
                 try:
                     cursor.execute(sql, params)
-                    return cursor.fetchone() if cursor.description else None
+                    # Not `cursor.description`: it builds a Column per column.
+                    result = cursor.pgresult
+                    if result is None or result.status != _TUPLES_OK:
+                        return None
+                    return cursor.fetchone()
                 finally:
                     cursor.close()
             except (psycopg.OperationalError, sa.exc.OperationalError) as exc:

@@ -68,15 +68,15 @@ def bearer_token(app: Flask, authorization: str | None) -> str | None:
     return raw
 
 
-_BEARER_KEY = "distserver.fastpath.bearer"
+BEARER_KEY = "distserver.fastpath.bearer"
 
 
 def request_token() -> str | None:
     """`bearer_token` for the current request, worked out once per request."""
     environ = request.environ
-    if _BEARER_KEY not in environ:
-        environ[_BEARER_KEY] = bearer_token(current_app, request.headers.get("Authorization"))
-    return environ[_BEARER_KEY]
+    if BEARER_KEY not in environ:
+        environ[BEARER_KEY] = bearer_token(current_app, request.headers.get("Authorization"))
+    return environ[BEARER_KEY]
 
 
 @limiter.request_filter

@@ -143,12 +143,20 @@ def _served(rt: Runtime, principal: Principal, found: Found) -> dict[str, tuple[
     return {sha: (c.sha256, c.size) for sha, c in copies.items()}
 
 
+def file_headers(commit: str, sha256: str, size: int) -> list[tuple[str, str]]:
+    """The headers huggingface_hub reads from a resolve (also sent by downloads.fastdoors)."""
+    return [
+        ("X-Repo-Commit", commit),
+        ("X-Linked-Etag", f'"{sha256}"'),
+        ("X-Linked-Size", str(size)),
+        ("ETag", f'"{sha256}"'),
+        ("Cache-Control", "no-store"),
+    ]
+
+
 def _file_headers(response: Response, commit: str, sha256: str, size: int) -> Response:
-    response.headers["X-Repo-Commit"] = commit
-    response.headers["X-Linked-Etag"] = f'"{sha256}"'
-    response.headers["X-Linked-Size"] = str(size)
-    response.headers["ETag"] = f'"{sha256}"'
-    response.headers["Cache-Control"] = "no-store"
+    for key, value in file_headers(commit, sha256, size):
+        response.headers[key] = value
     return response
 
 

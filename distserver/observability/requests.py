@@ -8,6 +8,9 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask import Flask, Request, Response, g, has_request_context, request
 
@@ -20,6 +23,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept only when it is short, printable and harmless in a log line.
 WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
 PRINCIPAL_KEY = "distserver.principal"  # where accounts.sessions caches the principal
+# The id a WSGI layer in front of Flask (downloads.fastdoors) already gave the request
+# before handing it to Flask: the request keeps it.
+REQUEST_ID_ENVIRON = "distserver.request_id"
+# The id of a request answered outside Flask's request context (downloads.fastdoors).
+_outside_flask_id: ContextVar[str | None] = ContextVar("distserver_request_id", default=None)
 
 
 def new_request_id() -> str:
@@ -35,7 +43,20 @@ def incoming_request_id(value: str | None) -> str:
 
 def current_request_id() -> str | None:
     """This request's id (None outside a request), for audit events and log lines."""
-    return g.get("request_id") if has_request_context() else None
+    if has_request_context():
+        return g.get("request_id")
+    return _outside_flask_id.get()
+
+
+@contextmanager
+def outside_flask_request_id(request_id: str) -> Iterator[None]:
+    """`current_request_id()` is `request_id` inside the block: for a request answered
+    without a Flask request context (its audit events record the id all the same)."""
+    token = _outside_flask_id.set(request_id)
+    try:
+        yield
+    finally:
+        _outside_flask_id.reset(token)
 
 
 def _user_id(req: Request) -> int | None:
@@ -49,7 +70,8 @@ def _user_id(req: Request) -> int | None:
 
 
 def _start() -> None:
-    g.request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
+    given = request.environ.get(REQUEST_ID_ENVIRON)
+    g.request_id = given or incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
 
 

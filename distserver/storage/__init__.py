@@ -7,6 +7,7 @@ and the backends can import the helpers below without an import cycle.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -57,6 +58,13 @@ def validate_key(key: str) -> str:
     Both backends apply the same rule, so a key that works on one works on the other."""
     if not isinstance(key, str) or not key:
         raise InvalidKey("a storage key must be a non-empty string")
+    return _checked_key(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_key(key: str) -> str:
+    # Cached: the same blob keys are signed over and over, and the character check
+    # is the costliest part of signing a link. Only valid keys are remembered.
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_LENGTH:
         raise InvalidKey(f"a storage key must be at most {MAX_KEY_LENGTH} bytes")
     if ".." in key:

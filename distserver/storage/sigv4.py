@@ -11,6 +11,7 @@ that); boto3 stays for every other S3 call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
@@ -29,9 +30,17 @@ class Credentials(NamedTuple):
     token: str | None
 
 
+# Cached: the same few values (a day's credential scope, a file's disposition, a blob
+# key) recur on every link, and quoting is most of the signing's own cost.
+@functools.lru_cache(maxsize=1024)
 def _enc(value: str) -> str:
     # botocore's percent_encode: UTF-8, everything but unreserved characters escaped.
     return quote(value.encode("utf-8"), safe="-_.~")
+
+
+@functools.lru_cache(maxsize=1024)
+def _object_path(bucket: str, key: str) -> str:
+    return "/" + quote(bucket.encode(), safe="/~") + "/" + quote(key.encode(), safe="/~")
 
 
 def host_of(endpoint_url: str) -> str:
@@ -83,7 +92,7 @@ class QueryPresigner:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         day = stamp[:8]
         scope = f"{day}/{self.region}/s3/aws4_request"
-        path = "/" + quote(self.bucket.encode(), safe="/~") + "/" + quote(key.encode(), safe="/~")
+        path = _object_path(self.bucket, key)
         operation = [(_enc(k), _enc(v)) for k, v in params.items()]
         auth = [
             ("X-Amz-Algorithm", ALGORITHM),

@@ -29,14 +29,24 @@ CSP = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response carries (a response may set its own instead);
+    downloads.fastdoors sends the same on the answers it makes outside Flask."""
+    found = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+    ]
+    if app.config.get("ENV") != "development":
+        found.append(("Strict-Transport-Security", HSTS))
+    return found
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if current_app.config.get("ENV") != "development":
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    for key, value in security_headers(current_app):
+        headers.setdefault(key, value)
     user = g.get("_login_user")  # only if this request loaded one: no query here
     if response.mimetype == "text/html" and user is not None and user.is_authenticated:
         # Signed-in pages (a new token, recovery codes) must not linger in caches.

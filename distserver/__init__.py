@@ -18,6 +18,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app from settings (see distserver.config); several may live in one process."""
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
+    from distserver.alerts.rules import load_rules
     from distserver.jobs import init_jobs
     from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     storage = build_storage(settings)
     check_keys(settings, tiers)
     app.extensions["distserver"] = Runtime(settings, tiers, plans, storage)
+    app.extensions["distserver.alert_rules"] = load_rules(tiers_dir)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

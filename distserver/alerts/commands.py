@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
+from typing import Any
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -102,3 +104,26 @@ def fetches_command(days: int, as_json: bool) -> None:
     ]  # fmt: skip
     columns = ["kind", "link_id", "path", "fetches", "bytes_sent", "addresses"]
     emit(rows, columns, as_json=as_json, empty="no links or fetches")
+
+
+@alerts.command("verify-evidence", with_appcontext=False)
+@click.option("--export", "export_file", required=True, type=click.File("rb"))
+@click.option("--public-key", "public_key_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--alert", "alert_file", required=True, type=click.File("r", encoding="utf-8"))
+def verify_evidence_command(export_file: Any, public_key_file: str, alert_file: Any) -> None:
+    """Offline: check an alert's evidence (its JSON, as `alerts list --json` or the API
+    give it) against a JSONL audit export with the public key alone."""
+    from distserver.alerts.evidence import check_evidence
+    from distserver.audit.keys import read_public_key
+    from distserver.errors import DistserverError
+
+    alert = json.load(alert_file)
+    alert = alert[0] if isinstance(alert, list) else alert
+    result = check_evidence(
+        export_file.read().splitlines(), read_public_key(public_key_file), alert["evidence"]
+    )
+    if not result.ok:
+        raise DistserverError(f"alert {alert.get('id')}: {result.message}")
+    click.echo(f"alert {alert.get('id')}: {result.message}")
+    for event in result.events:
+        click.echo(f"{event['seq']}\t{event['occurred_at']}\t{event['tag']}\t{event['actor']}")

@@ -61,12 +61,14 @@ def _register(app: Flask) -> None:
     from distserver.downloads.views import downloads
     from distserver.hf import hf
     from distserver.web import init_web
+    from distserver.web.alerts_views import init_alert_pages
     from distserver.web.staff_views import staff
 
     init_sessions(app)
     init_accounts(app)  # web sign-in pages, SSO providers, Flask-Login's login view
     init_web(app)
     app.register_blueprint(staff)  # /staff: release consoles and audit pages
+    init_alert_pages(app)  # /staff/alerts (routes on the staff blueprint) and its chart
     csrf.exempt(api_v1)
     app.register_blueprint(api_v1)
     app.register_blueprint(downloads)

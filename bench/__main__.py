@@ -3,6 +3,7 @@
     python -m bench [links|resolve|all] [--seconds N]
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
+    python -m bench alerts [--events N] [--writes N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -28,6 +29,7 @@ OWN = {
 SCRIPTS = {
     "fingerprint": ("fingerprint_bench.py", "fingerprinting a real small model, and tracing"),
     "audit-verify": ("audit_verify.py", "`distserver audit verify` over sealed events"),
+    "alerts": ("alerts_bench.py", "alert rules over sealed events vs the fast path's write rate"),
 }
 
 

@@ -28,7 +28,9 @@ class Alert(Base):
     principal: Mapped[str] = mapped_column(String(128))
     window_key: Mapped[str] = mapped_column(String(64))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The account the alert is about, as the audit log's actor_id (no foreign key, as
+    # there: an alert stands whatever becomes of the account).
+    user_id: Mapped[int | None] = mapped_column(BigId)
     model: Mapped[str | None] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(String(500))
     evidence: Mapped[str] = mapped_column(Text, default="[]")

@@ -38,7 +38,6 @@ def upgrade():
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("decided_by_id", BIG_ID, nullable=True),
         sa.Column("decided_at", WHEN, nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_alerts_user_id_users")),
         sa.ForeignKeyConstraint(
             ["decided_by_id"], ["users.id"], name=op.f("fk_alerts_decided_by_id_users")
         ),

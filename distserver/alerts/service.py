@@ -31,6 +31,7 @@ READERS = frozenset({"admin", "safety", "auditor"})
 DECIDERS = frozenset({"admin", "safety"})
 # Staff mailed when an alert is raised.
 MAIL_ROLES = ("admin", "safety")
+MAX_KEY = 2**63 - 1
 WEBHOOK_EVENTS = ("alert.raised", "alert.acknowledged", "alert.dismissed")
 
 
@@ -223,6 +224,8 @@ def decide_alert(session: Session, alert_id: int, state: str, note: str, actor: 
     require_role(actor, DECIDERS, "acknowledge or dismiss alerts", allow_system=True)
     if state not in ("acknowledged", "dismissed"):
         raise BadRequest("An alert is acknowledged or dismissed.", code="invalid_state")
+    if not 0 <= alert_id <= MAX_KEY:  # a 64-bit key; larger would overflow the driver
+        raise NotFound(f"No alert {alert_id}.", code="alert_not_found")
     note = (note or "").strip()
     if state == "acknowledged" and not note:
         raise BadRequest("Acknowledging an alert needs a note.", code="note_required")

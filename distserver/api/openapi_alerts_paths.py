@@ -5,6 +5,7 @@ from __future__ import annotations
 from distserver.api.openapi_schema import (
     AUTH,
     INT,
+    MAX_KEY,
     NSTR,
     STR,
     Schema,
@@ -17,7 +18,9 @@ from distserver.api.openapi_schema import (
     ref,
 )
 
-ALERT_ID = [path_param("alert_id", {"type": "integer", "minimum": 0}, "An alert id.")]
+ALERT_ID = [
+    path_param("alert_id", {"type": "integer", "minimum": 0, "maximum": MAX_KEY}, "An alert id.")
+]
 ALERT: Schema = obj(
     ["id", "rule", "principal", "raised_at", "summary", "evidence", "state"],
     id=INT,

@@ -105,3 +105,10 @@ def test_the_audit_page_charts_alerts_over_time(make_app: Any, tmp_path: Path) -
     html = browser.get("/staff/audit").get_data(as_text=True)
     assert 'id="chart-alerts"' in html
     assert "Alerts raised per day by rule, last 30 days: 2 in all." in html
+
+
+def test_an_alert_id_beyond_64_bits_is_not_found(make_app: Any, tmp_path: Path) -> None:
+    app, people = _seeded(make_app, tmp_path)
+    client = app.test_client()
+    url = f"/api/v1/alerts/{2**64}/dismiss"
+    assert client.post(url, json={}, headers=people["safety"].auth).status_code == 404

@@ -81,6 +81,7 @@ def test_the_alerts_page_filters_and_acknowledges(make_app: Any, tmp_path: Path)
     assert page.status_code == 200
     assert "shared_credential" in html and "addr:203.0.113.9" not in html
     assert 'id="chart-alerts"' in html
+    assert '<a href="/staff/alerts">Alerts</a>' in html  # in the navigation
     with app.app_context():
         [alert] = alerts("shared_credential")
     token = csrf_from(html)

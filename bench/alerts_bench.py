@@ -4,8 +4,8 @@ path writes events, measured in the same run.
 
     .venv/bin/python bench/alerts_bench.py [--events 1000000] [--writes 5000]
 
-Seeding: N link events (issued, used, refused; 5,000 accounts, a tenth of the
-requests anonymous, 50 models, 8 files each) are generated in PostgreSQL over one
+Seeding: N link events (issued, used, refused; 5,000 accounts, each with its
+share of every kind, a tenth of them anonymous, 50 models, 8 files each) are generated in PostgreSQL over one
 day (INSERT ... SELECT over generate_series), and given their place in the chain
 with one INSERT ... SELECT into audit_seals (evaluation reads only the sequence
 numbers; the hashes are not what is measured here). One account is used from four
@@ -44,8 +44,8 @@ INSERT INTO audit_events (occurred_at, tag, actor_id, actor, address, user_agent
     revision, path, sha256, tier, reason, link_id, data)
 SELECT
     timestamptz '2026-01-01 00:00:00+00' + g * (interval '1 second' * 80000 / %(n)s),
-    CASE WHEN g %% 10 < 7 THEN 'download:link:issued'
-         WHEN g %% 10 < 8 THEN 'download:link:used'
+    CASE WHEN g / 5000 %% 10 < 7 THEN 'download:link:issued'
+         WHEN g / 5000 %% 10 < 8 THEN 'download:link:used'
          ELSE 'download:link:refused' END,
     CASE WHEN (g %% 5000) %% 10 = 0 THEN NULL ELSE g %% 5000 + 1 END,
     CASE WHEN (g %% 5000) %% 10 = 0 THEN 'anonymous'
@@ -60,8 +60,8 @@ SELECT
     'model-' || lpad((g / 5000 %% 8)::text, 5, '0') || '-of-00008.safetensors',
     encode(sha256(int8send(g)), 'hex'),
     'researcher',
-    CASE WHEN g %% 10 >= 8 THEN 'no_grant' END,
-    CASE WHEN g %% 10 < 8 THEN lpad(to_hex(g), 22, '0') END,
+    CASE WHEN g / 5000 %% 10 >= 8 THEN 'no_grant' END,
+    CASE WHEN g / 5000 %% 10 < 8 THEN lpad(to_hex(g), 22, '0') END,
     '{"door":"api","link_ttl":900}'
 FROM generate_series(0, %(last)s) AS g
 """

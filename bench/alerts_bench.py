@@ -7,10 +7,10 @@ path writes events, measured in the same run.
 Seeding: N link events (issued, used, refused; 5,000 accounts, each with its
 share of every kind, a tenth of them anonymous, 50 models, 8 files each) are
 generated in PostgreSQL over one day (INSERT ... SELECT over generate_series), and
-given their place in the chain
-with one INSERT ... SELECT into audit_seals (evaluation reads only the sequence
-numbers; the hashes are not what is measured here). One account is used from four
-addresses, so the run raises some shared-credential alerts.
+given their place in the chain with one INSERT ... SELECT into audit_seals
+(evaluation reads only the sequence numbers; the hashes are not measured here).
+One account is used from four addresses, so the run raises some shared-credential
+alerts.
 
 Then, in this process:
 

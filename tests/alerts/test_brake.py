@@ -34,8 +34,28 @@ max_refusals = 100
 """
 
 
-def test_brake_refuses_with_reason_until_acknowledged(make_app: Any, tmp_path: Path) -> None:
+def _watch_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """What the fast path made of each token request: None (it answered) or why it
+    handed the request to the full path."""
+    from distserver.downloads import fastfacts
+
+    seen: list[str | None] = []
+    original = fastfacts.gathered
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        seen.append(result.full_path)
+        return result
+
+    monkeypatch.setattr(fastfacts, "gathered", watched)
+    return seen
+
+
+def test_brake_refuses_with_reason_until_acknowledged(
+    make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = alerts_app(make_app, tmp_path, "postgres", RULES)
+    fast = _watch_fast_path(monkeypatch)
     with app.app_context():
         world = World(app, tmp_path / "src")
         model = world.model("acme/llm", stage="research-access")
@@ -51,6 +71,8 @@ def test_brake_refuses_with_reason_until_acknowledged(make_app: Any, tmp_path: P
         refused = ask(client, "198.51.100.1", auth=person.auth)
         assert refused.status_code == 403
         assert refused.json["error"]["code"] == "braked"
+        # The fast path answered the first two itself and handed the braked token over.
+        assert fast == [None, None, "token"]
         message = refused.json["error"]["message"]
         assert f"alert {alert.id} (shared_credential)" in message
         assert "abuse@lab.example" in message

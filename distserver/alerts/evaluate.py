@@ -2,8 +2,9 @@
 request path (the `alerts.evaluate` job, or `distserver alerts evaluate`).
 
 - Incremental: a cursor row holds the last sealed sequence number evaluated; a run
-  reads from the start of the UTC day before the first new event (so every window
-  that holds a new event is seen whole) up to the chain head, then moves the cursor.
+  with nothing new sealed reads nothing. Otherwise it reads from the start of the
+  UTC day of the first new event (so every window that holds a new event is seen
+  whole) up to the chain head, then moves the cursor.
 - Idempotent: an alert is unique on (rule, principal, window key) and inserted with
   ON CONFLICT DO NOTHING, so events read twice raise nothing new.
 - Safe on several hosts: one run at a time, under a transaction-level advisory lock
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import func, select, text
@@ -172,10 +173,9 @@ def _evaluate_events(
         .where(AuditSeal.seq > last_seen, AuditSeal.seq <= head)
     )
     assert first_new is not None
-    # From the start of the day before: whole days (every window divides a day), and
-    # a halt lifted late the previous day is still in view.
+    # From the start of that UTC day: every window divides a day, so each window that
+    # holds a new event is read whole.
     since = datetime.combine(first_new.date(), datetime.min.time(), first_new.tzinfo)
-    since -= timedelta(days=1)
     found = d.detectors(rules, _files_of(session))
     count = 0
     for event in stream(session, since, head):

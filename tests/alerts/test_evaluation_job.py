@@ -4,16 +4,19 @@ evaluations at once (two hosts) raise each alert once."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from distserver.alerts.evaluate import evaluate
 from distserver.alerts.service import current_rules
 from distserver.audit.keys import signing_key
 from distserver.audit.sealing import seal_pending
+from distserver.cli import main
 from distserver.extensions import db
 from distserver.jobs import drain, failed_count, job_runtime
 from distserver.jobs.schedule import periods
@@ -51,6 +54,18 @@ def test_the_scheduled_job_raises_alerts_after_sealing(make_app: Any, tmp_path: 
         db.session.rollback()
         assert [a.rule for a in alerts()] == ["shared_credential"]
         assert failed_count() == 0
+
+        runner = CliRunner()
+        again = runner.invoke(main, ["alerts", "evaluate"])
+        assert again.exit_code == 0 and "raised 0 alerts" in again.output
+        listed = json.loads(
+            runner.invoke(main, ["alerts", "list", "--state", "open", "--json"]).output
+        )
+        assert [(a["rule"], a["state"], len(a["evidence"])) for a in listed] == [
+            ("shared_credential", "open", 2)
+        ]
+        bad = runner.invoke(main, ["alerts", "ack", str(listed[0]["id"]), "--note", " "])
+        assert bad.exit_code == 1 and "needs a note" in bad.output
 
 
 @pytest.mark.postgres

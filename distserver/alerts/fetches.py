@@ -42,11 +42,6 @@ _FIELD = re.compile(r'"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+')
 FETCH_OPERATIONS = frozenset({"REST.GET.OBJECT", "WEBSITE.GET.OBJECT"})
 
 
-def cache_control(link_id: str) -> str:
-    """The Cache-Control a presigned URL asks S3 to answer with, naming its link."""
-    return f"private, no-store, x-link-id={link_id}"
-
-
 @dataclass(frozen=True)
 class Fetch:
     source: str

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Principal
@@ -251,20 +251,3 @@ def decide_alert(session: Session, alert_id: int, state: str, note: str, actor: 
     webhooks.emit(session, f"alert.{state}", payload(alert))
     session.commit()
     return alert
-
-
-def counts_by_day(session: Session, days: int = 30) -> list[tuple[str, int]]:
-    """(UTC day, alerts raised) for the last `days` days, oldest first, zeros included."""
-    from datetime import timedelta
-
-    today = utcnow().date()
-    start = today - timedelta(days=days - 1)
-    day = func.date(Alert.raised_at)
-    rows = session.execute(
-        select(day, func.count())
-        .where(Alert.raised_at >= datetime.combine(start, datetime.min.time(), utcnow().tzinfo))
-        .group_by(day)
-    ).all()
-    found = {str(d): n for d, n in rows}
-    days_shown = [(start + timedelta(days=i)).isoformat() for i in range(days)]
-    return [(d, found.get(d, 0)) for d in days_shown]

@@ -4,6 +4,7 @@
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
     python -m bench statistics [--events N]
+    python -m bench alerts [--events N] [--writes N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -30,6 +31,7 @@ SCRIPTS = {
     "fingerprint": ("fingerprint_bench.py", "fingerprinting a real small model, and tracing"),
     "audit-verify": ("audit_verify.py", "`distserver audit verify` over sealed events"),
     "statistics": ("statistics_bench.py", "a model's download statistics, with and without 0017"),
+    "alerts": ("alerts_bench.py", "alert rules over sealed events vs the fast path's write rate"),
 }
 
 

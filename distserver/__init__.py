@@ -19,6 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
     from distserver.downloads.fastdoors import install as install_fast_doors
+    from distserver.alerts.rules import load_rules
     from distserver.jobs import init_jobs
     from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
@@ -37,6 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     storage = build_storage(settings)
     check_keys(settings, tiers)
     app.extensions["distserver"] = Runtime(settings, tiers, plans, storage)
+    app.extensions["distserver.alert_rules"] = load_rules(tiers_dir)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -64,12 +66,14 @@ def _register(app: Flask) -> None:
         console_views,  # noqa: F401  (routes on the staff blueprint)
         init_web,
     )
+    from distserver.web.alerts_views import init_alert_pages
     from distserver.web.staff_views import staff
 
     init_sessions(app)
     init_accounts(app)  # web sign-in pages, SSO providers, Flask-Login's login view
     init_web(app)
     app.register_blueprint(staff)  # /staff: release consoles and audit pages
+    init_alert_pages(app)  # /staff/alerts (routes on the staff blueprint) and its chart
     csrf.exempt(api_v1)
     app.register_blueprint(api_v1)
     app.register_blueprint(downloads)

@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "access": "distserver.access.commands:access",
     "audit": "distserver.audit.commands:audit",
     "jobs": "distserver.jobs.commands:jobs_group",
+    "alerts": "distserver.alerts.commands:alerts",
 }
 
 

@@ -2,6 +2,7 @@
 
 from distserver.access.models import AgreementAcceptance, Grant
 from distserver.accounts.models import ApiToken, User, UserRole
+from distserver.alerts.models import Alert, AlertBrake, AlertCursor, LinkFetch
 from distserver.audit.models import AuditEvent
 from distserver.catalog.models import Blob, File, Model, Revision, RevisionTag
 from distserver.downloads.models import DownloadLink, QuotaCounter
@@ -10,6 +11,9 @@ from distserver.releases.models import ReleaseState, StageTransition
 
 __all__ = [
     "AgreementAcceptance",
+    "Alert",
+    "AlertBrake",
+    "AlertCursor",
     "ApiToken",
     "AuditEvent",
     "Blob",
@@ -17,6 +21,7 @@ __all__ = [
     "File",
     "FingerprintCopy",
     "Grant",
+    "LinkFetch",
     "Model",
     "QuotaCounter",
     "ReleaseState",

@@ -246,7 +246,13 @@ def webhooks_group() -> None:
 
 @webhooks_group.command("add")
 @click.argument("url")
-@click.option("--event", "events", multiple=True, required=True, help="An event tag, or '*'.")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    required=True,
+    help="An event tag, '*', or a prefix pattern such as 'alert.*'.",
+)
 @as_option
 @with_appcontext
 def webhooks_add(url: str, events: tuple[str, ...], as_email: str | None) -> None:

@@ -45,7 +45,13 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 RETRY_TIMEOUT = 10.0
-KNOWN_EVENTS = frozenset(str(t) for t in EventTag)
+# Audit tags, and the alert events (distserver/alerts/service.py WEBHOOK_EVENTS).
+KNOWN_EVENTS = frozenset(str(t) for t in EventTag) | {
+    "alert.raised",
+    "alert.acknowledged",
+    "alert.dismissed",
+}
+
 # The events that are sent to webhooks today (where `emit` is called); the console's
 # picker offers these and "*".
 SENT_EVENTS = tuple(
@@ -61,7 +67,21 @@ SENT_EVENTS = tuple(
         EventTag.STAGE_HALTED,
         EventTag.STAGE_RESUMED,
     )
-)
+) + ("alert.raised", "alert.acknowledged", "alert.dismissed")
+
+
+def subscribed(patterns: list[str], event_tag: str) -> bool:
+    """Whether a hook's subscriptions cover `event_tag`: the tag itself, "*", or a
+    prefix pattern ending in "*" (e.g. "alert.*")."""
+    return any(
+        p == event_tag or (p.endswith("*") and event_tag.startswith(p[:-1])) for p in patterns
+    )
+
+
+def _known(pattern: str) -> bool:
+    if pattern.endswith("*"):
+        return any(e.startswith(pattern[:-1]) for e in KNOWN_EVENTS) or pattern == "*"
+    return pattern in KNOWN_EVENTS
 
 
 def signature(secret: str, timestamp: str, body: str) -> str:
@@ -90,7 +110,7 @@ def create_webhook(
     if parts.username or parts.password:
         raise BadRequest("Put no credentials in a webhook URL; deliveries are signed.")
     events = sorted(set(events))
-    unknown = [e for e in events if e != "*" and e not in KNOWN_EVENTS]
+    unknown = [e for e in events if not _known(e)]
     if not events or unknown:
         raise BadRequest(
             f"Unknown event {unknown[0]!r}." if unknown else "Subscribe to at least one event.",
@@ -187,7 +207,7 @@ def emit(session: Session, event_tag: str, payload: dict[str, Any]) -> list[int]
     hooks = [
         h
         for h in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
-        if event_tag in h.events.split() or "*" in h.events.split()
+        if subscribed(h.events.split(), str(event_tag))
     ]
     if not hooks:
         return []

@@ -209,6 +209,12 @@ def authenticate_token(session: Session, raw: str, now: datetime | None = None) 
         .options(joinedload(ApiToken.user).joinedload(User.roles))
     )
     token = session.execute(query).unique().scalar_one_or_none()
+    if token is not None and token.revoked_at is not None:
+        from distserver.alerts.service import brake_refusal
+
+        braked = brake_refusal(session, token)
+        if braked:  # an alert's brake: say why and whom to ask
+            raise Forbidden(braked, code="braked")
     if token is None or token.revoked_at is not None:
         raise Unauthorized("The token is not valid or was revoked.", code="invalid_token")
     if token.expires_at is not None and token.expires_at <= now:

@@ -11,6 +11,7 @@ from flask_login import current_user  # noqa: E402
 
 from distserver.accounts.sessions import bearer_token_sent  # noqa: E402
 from distserver.api import (  # noqa: E402,F401  (registers routes)
+    alerts_views,
     applications_views,
     audit_views,
     catalog_views,

@@ -11,6 +11,7 @@ from flask import Response, jsonify
 
 from distserver.api import api_v1
 from distserver.api.errors import HTTP_CODES
+from distserver.api.openapi_alerts_paths import ALERT
 from distserver.api.openapi_paths import PATHS
 from distserver.api.openapi_schema import BOOL, INT, NINT, NSTR, STR, Schema, obj, ref
 
@@ -159,6 +160,7 @@ SCHEMAS: dict[str, Schema] = {
             "items": obj(["key", "met", "text"], key=STR, met=BOOL, text=STR),
         },
     ),
+    "Alert": ALERT,
     "AuditEvent": obj(
         ["id", "occurred_at", "action", "actor"],
         id=INT,
@@ -216,6 +218,7 @@ DOCUMENT: dict[str, Any] = {
             "webhooks",
             "releases",
             "audit",
+            "alerts",
         )
     ],
     "paths": PATHS,

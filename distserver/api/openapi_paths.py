@@ -7,6 +7,7 @@ audit log are in openapi_staff_paths.py."""
 from __future__ import annotations
 
 from distserver.access.applications import STATUSES
+from distserver.api.openapi_alerts_paths import ALERT_PATHS
 from distserver.api.openapi_schema import (
     APP_ID,
     APPLY,
@@ -236,4 +237,5 @@ PATHS: dict[str, Schema] = {
         )
     },
     **STAFF_PATHS,
+    **ALERT_PATHS,
 }

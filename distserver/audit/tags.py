@@ -57,3 +57,9 @@ class EventTag(StrEnum):
     FINGERPRINT_COPY_MADE = "fingerprint:copy:made"
     FINGERPRINT_COPY_REMOVED = "fingerprint:copy:removed"
     FINGERPRINT_TRACE_RUN = "fingerprint:trace:run"
+
+    ALERT_RAISED = "alert:alert:raised"
+    ALERT_ACKNOWLEDGED = "alert:alert:acknowledged"
+    ALERT_DISMISSED = "alert:alert:dismissed"
+    BRAKE_APPLIED = "alert:brake:applied"
+    BRAKE_RELEASED = "alert:brake:released"

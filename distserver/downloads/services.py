@@ -371,7 +371,11 @@ def _sign(
     rt: Runtime, link_id: str, served: Served, decision: Decision, now: datetime, base_url: str
 ) -> IssuedLink:
     url = rt.storage.signed_url(
-        served.key, ttl=decision.link_ttl, filename=served.filename, base_url=base_url
+        served.key,
+        ttl=decision.link_ttl,
+        filename=served.filename,
+        base_url=base_url,
+        link_id=link_id,
     )
     return IssuedLink(
         link_id=link_id,

@@ -55,6 +55,7 @@ def serve_file(token: str) -> Response:
         db.session,
         EventTag.FILE_SERVED,
         principal,
+        link_id=obj.link_id,
         data={"key": obj.key, "range": request.headers.get("Range", "")[:100]},
     )
     db.session.commit()

@@ -90,3 +90,14 @@ def send_review_digest() -> None:
     from distserver.access.notifications import send_digest
 
     send_digest(db.session)
+
+
+@job("alerts.evaluate", queue=MAINTENANCE_QUEUE, max_retries=0)
+def evaluate_alerts() -> None:
+    """Run the alert rules over newly sealed events (`distserver alerts evaluate`)."""
+    from distserver.alerts.evaluate import evaluate
+    from distserver.alerts.service import current_rules
+
+    report = evaluate(db.session, current_rules())
+    if report.raised:
+        log.info("%s", report.message)

@@ -74,12 +74,15 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; no error if it is already gone."""
 
-    def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+    def signed_url(
+        self, key: str, *, ttl: int, filename: str, base_url: str, link_id: str | None = None
+    ) -> str:
         """A URL that serves the object's bytes to anyone holding it for `ttl` seconds
         (1..MAX_LINK_TTL, else ValueError), with Content-Disposition naming `filename`,
         and is refused once expired or if any part of it is altered. Signing is local:
         it needs no round trip to the store. `base_url` is this server's external root,
-        used by backends that serve through the app."""
+        used by backends that serve through the app. `link_id`, when given, is carried
+        in the URL so the store's own access records name the link each fetch used."""
 
     def check(self) -> None:
         """Raise StorageError unless the store is reachable (for /readyz)."""

@@ -52,6 +52,7 @@ class LocalObject:
     path: Path
     size: int
     expires_at: int
+    link_id: str | None = None
 
     @property
     def content_disposition(self) -> str:
@@ -173,10 +174,14 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
 
-    def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+    def signed_url(
+        self, key: str, *, ttl: int, filename: str, base_url: str, link_id: str | None = None
+    ) -> str:
         validate_ttl(ttl)
         validate_key(key)
-        payload = {"k": key, "f": filename, "e": int(time.time()) + ttl}
+        payload: dict[str, object] = {"k": key, "f": filename, "e": int(time.time()) + ttl}
+        if link_id:
+            payload["l"] = link_id
         return f"{base_url.rstrip('/')}/files/{self._tokens.dumps(payload)}"
 
     def check(self) -> None:
@@ -217,7 +222,9 @@ class LocalStorage:
             size = path.stat().st_size
         except (StorageError, InvalidKey, OSError):
             raise LinkRefused("this download link names a file that is gone") from None
-        return LocalObject(payload["k"], payload["f"], path, size, expires_at)
+        link_id = payload.get("l")
+        link_id = link_id if isinstance(link_id, str) else None
+        return LocalObject(payload["k"], payload["f"], path, size, expires_at, link_id)
 
     def accel_redirect_path(self, key: str) -> str | None:
         """The internal URI to put in X-Accel-Redirect, or None when nginx is not in

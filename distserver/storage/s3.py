@@ -284,11 +284,16 @@ class S3Storage:
         frozen = chain.get_frozen_credentials()
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-    def signed_url(self, key: str, *, ttl: int, filename: str, base_url: str) -> str:
+    def signed_url(
+        self, key: str, *, ttl: int, filename: str, base_url: str, link_id: str | None = None
+    ) -> str:
         """Signed locally with SigV4 query parameters (see storage/sigv4.py), equal to
         what boto3's `generate_presigned_url("get_object", ...)` gives."""
         validate_ttl(ttl)
         params = {"response-content-disposition": content_disposition(filename)}
+        if link_id:
+            # Logged in the Request-URI of S3's access records (distserver/alerts/fetches.py).
+            params["response-cache-control"] = f"private, no-store, x-link-id={link_id}"
         try:
             return self.presigner.url(validate_key(key), expires=ttl, params=params)
         except (ClientError, BotoCoreError) as exc:

@@ -88,6 +88,13 @@ def owner(who: str, *staff: str, anonymous: int = 401) -> Callable[[str, str], E
     return rule
 
 
+def alert_decider(p: str, ref: str) -> Expect:
+    # No alert 999999: those who may decide alerts learn that; the others are refused first.
+    if p == "anonymous":
+        return 401
+    return 404 if p in ("admin", "safety") else 403
+
+
 def nothing_found(p: str, ref: str) -> Expect:
     return 401 if p == "anonymous" else 404
 
@@ -143,6 +150,9 @@ TABLE: dict[str, list[Row]] = {
     "hf.auth_check_write_view": [Row("GET", "/api/models/{m}/auth-check/write", lambda p, ref: 403 if visible(p, ref) else 404, per_model=True)],
     "api_v1.audit_events": [Row("GET", "/api/v1/audit/events", roles("auditor", "admin"))],
     "api_v1.audit_checkpoints": [Row("GET", "/api/v1/audit/checkpoints", anyone, token_free=True)],
+    "api_v1.list_alerts": [Row("GET", "/api/v1/alerts", roles("admin", "safety", "auditor"))],
+    "api_v1.ack_alert": [Row("POST", "/api/v1/alerts/999999/ack", alert_decider, {"note": "n"})],
+    "api_v1.dismiss_alert": [Row("POST", "/api/v1/alerts/999999/dismiss", alert_decider, {})],
     "api_v1.download_receipt": [Row("GET", "/api/v1/receipts/{link}", owner("researcher"))],
     "downloads.follow_link": [Row("GET", "/dl/{link}", owner("researcher", anonymous=404))],
     "downloads.serve_file": [Row("GET", "/files/not-a-token", lambda p, r: 403, token_free=True)],
@@ -216,6 +226,8 @@ PAGES: dict[str, list[Row]] = {
     "staff.audit_export": [Row("GET", "/staff/audit/export?format=csv", status(SIGN_IN), token_free=True)],
     "staff.audit_model": [Row("GET", "/staff/audit/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],
     "staff.audit_user": [Row("GET", "/staff/audit/users/researcher@x.org", status(SIGN_IN), token_free=True)],
+    "staff.alerts_page": [Row("GET", "/staff/alerts", status(SIGN_IN), token_free=True)],
+    "staff.alerts_decide": [Row("POST", "/staff/alerts/1", status(CSRF), {}, token_free=True)],
     "staff.release_console": [Row("GET", "/staff/models/{m}/release", status(SIGN_IN), per_model=True, token_free=True)],
     "staff.new_model": [Row("GET", "/staff/models/new", status(SIGN_IN), token_free=True), Row("POST", "/staff/models/new", status(CSRF), {}, token_free=True)],
     "staff.model_admin": [Row("GET", "/staff/models/{m}", status(SIGN_IN), per_model=True, token_free=True)],

@@ -191,6 +191,9 @@ def add_member(
         tier=org.tier,
         data={"org": org.slug, "user": user.email, "role": role},
     )
+    from distserver.fingerprint.preparation import plan_after_commit
+
+    plan_after_commit(session, user_id=user.id)  # marked copies, if the tier asks for them
     session.commit()
     return membership
 

@@ -30,6 +30,7 @@ SCHEDULE = {
     "releases.tick": "JOBS_RELEASES_TICK_PERIOD",
     "grants.remind": "JOBS_GRANT_REMINDER_PERIOD",
     "applications.digest": "JOBS_REVIEW_DIGEST_PERIOD",
+    "fingerprint.plan": "JOBS_COPY_PLAN_PERIOD",
 }
 MAX_SLEEP = 30.0
 Claim = Callable[[str, int, int], bool]

@@ -94,6 +94,9 @@ def main() -> None:
             "error": type(exc).__name__,
             "classes": [c.__name__ for c in type(exc).__mro__],
             "message": str(exc),
+            # What the client chained under it (printed above it in a traceback), e.g.
+            # the server's 503 under a LocalEntryNotFoundError.
+            "cause": str(exc.__cause__) if exc.__cause__ is not None else None,
         }
     print(json.dumps(out))
 

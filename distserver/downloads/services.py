@@ -273,7 +273,10 @@ def _copy(
     if served_unmarked(session, principal.user_id, file.sha256):
         return None
     tier = rt.tiers[decision.tier or ""]
-    raise ensure_for_request(session, rt, principal.user_id, tier, file)
+    not_ready = ensure_for_request(session, rt, principal.user_id, tier, file)
+    if not_ready is not None:
+        raise not_ready
+    return None
 
 
 def _lock_counter(session: Session, subject: str, tier: str, day: str) -> int:

@@ -161,6 +161,15 @@ def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] |
     return header, src
 
 
+def has_markable_tensor(storage: Storage, sha256: str) -> bool:
+    """Whether the blob's header lists a tensor the mark changes (reads the header only)."""
+    opened = _markable_header(storage, sha256)
+    if opened is None:
+        return False
+    opened[1].close()
+    return True
+
+
 def make_copy(
     session: Session,
     rt: Runtime,

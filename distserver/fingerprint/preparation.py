@@ -289,26 +289,63 @@ def served_unmarked(session: Session, user_id: int, sha256: str) -> bool:
 
 def ensure_for_request(
     session: Session, rt: Runtime, user_id: int, tier: Tier, file: File
-) -> CopyInPreparation:
-    """For a door: make sure a task exists for this copy (queued if it had none or
-    failed) and return the error to raise. Commits (the request's own transaction has
-    written nothing yet)."""
+) -> CopyInPreparation | None:
+    """For a door whose recipient has no live copy of ``file``: None when the file has
+    nothing to mark (its header is read, the answer kept as an ``unmarked`` task, and
+    the file is served as published); otherwise make sure a task is queued (if it
+    had none, failed, or its worker went quiet) and return the error to raise.
+    Commits (the request's own transaction has written nothing yet)."""
+    for _ in range(3):  # a job or another request may create the task meanwhile
+        try:
+            return _settle_for_request(session, rt, user_id, tier, file)
+        except IntegrityError:
+            session.rollback()
+    raise RuntimeError("the copy task kept changing under this request")
+
+
+def _settle_for_request(
+    session: Session, rt: Runtime, user_id: int, tier: Tier, file: File
+) -> CopyInPreparation | None:
+    from distserver.fingerprint.copies import has_markable_tensor
+
     revision = session.get(Revision, file.revision_id)
     assert revision is not None
     model = session.get(Model, revision.model_id)
     assert model is not None
-    try:
-        ids = ensure_tasks(
-            session, user_id, tier, model, revision, [file], _stale_after(rt.settings)
-        )
-        enqueue_copies(ids, session)
+    mine = select(CopyTask).where(
+        CopyTask.user_id == user_id, CopyTask.original_sha256 == file.sha256
+    )
+    known = session.scalars(mine).first()
+    if not has_markable_tensor(rt.storage, file.sha256):
+        if known is None:
+            session.add(_unmarked_task(user_id, tier, model, revision, file))
+        else:
+            known.state, known.bytes_done, known.updated_at = UNMARKED, known.size, utcnow()
         session.commit()
-    except IntegrityError:  # another request created it at the same moment
-        session.rollback()
-    task = session.scalars(
-        select(CopyTask).where(CopyTask.user_id == user_id, CopyTask.original_sha256 == file.sha256)
-    ).one()
-    return not_ready(task, rt.settings)
+        return None
+    ids = ensure_tasks(session, user_id, tier, model, revision, [file], _stale_after(rt.settings))
+    enqueue_copies(ids, session)
+    session.commit()
+    return not_ready(session.scalars(mine).one(), rt.settings)
+
+
+def _unmarked_task(
+    user_id: int, tier: Tier, model: Model, revision: Revision, file: File
+) -> CopyTask:
+    return CopyTask(
+        user_id=user_id,
+        model_id=model.id,
+        revision_id=revision.id,
+        path=file.path,
+        original_sha256=file.sha256,
+        size=file.size,
+        tier=tier.name,
+        state=UNMARKED,
+        bytes_done=file.size,
+        attempts=0,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
 
 
 # ---- the job --------------------------------------------------------------------------

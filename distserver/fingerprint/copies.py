@@ -141,9 +141,12 @@ def _counted(chunks: Iterable[bytes], progress: Callable[[int], None] | None) ->
             progress(done)
 
 
-def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] | None:
+def _markable_header(
+    storage: Storage, sha256: str, only: Callable[[str], bool] | None = None
+) -> tuple[Header, BinaryIO] | None:
     """The blob's parsed header and its stream (positioned after the header), or None
-    if the blob holds no weight matrix or its header does not parse."""
+    if the blob holds no weight matrix (that ``only`` accepts, when given) or its
+    header does not parse."""
     # Imported here, as mark_file below: numpy and ml_dtypes would cost every app start
     # (and every command) most of a second.
     from distserver.fingerprint.safetensors_stream import read_header
@@ -155,15 +158,16 @@ def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] |
         src.close()
         log.warning("blob %s is not a readable safetensors file (%s); served unmarked", sha256, exc)
         return None
-    if not any(t.markable for t in header.tensors):
+    if not any(t.markable and (only is None or only(t.name)) for t in header.tensors):
         src.close()
         return None
     return header, src
 
 
-def has_markable_tensor(storage: Storage, sha256: str) -> bool:
-    """Whether the blob's header lists a tensor the mark changes (reads the header only)."""
-    opened = _markable_header(storage, sha256)
+def has_markable_tensor(storage: Storage, sha256: str, tier: Tier) -> bool:
+    """Whether the blob's header lists a tensor the tier's mark changes (reads the
+    header only)."""
+    opened = _markable_header(storage, sha256, tier.marks_tensor)
     if opened is None:
         return False
     opened[1].close()
@@ -193,7 +197,7 @@ def make_copy(
     if live:
         return live[file.sha256]
     ring = load_keys(rt.settings)
-    opened = _markable_header(rt.storage, file.sha256)
+    opened = _markable_header(rt.storage, file.sha256, tier.marks_tensor)
     if opened is None:
         return None
     header, src = opened
@@ -204,7 +208,9 @@ def make_copy(
     strength = tier.fingerprint_strength
     try:
         with closing(src):
-            chunks = mark_file(_Prefixed(header.raw, src), ring.active, fid, strength)
+            chunks = mark_file(
+                _Prefixed(header.raw, src), ring.active, fid, strength, only=tier.marks_tensor
+            )
             stored = rt.storage.store_stream(key, _counted(chunks, progress))
     except ValueError as exc:
         rt.storage.delete(key)

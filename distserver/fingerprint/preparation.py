@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,7 @@ from distserver.catalog.models import File, Model, Revision
 from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.copies import is_weights, live_copies
-from distserver.fingerprint.models import CopyTask, FingerprintCopy
+from distserver.fingerprint.models import CopyTask
 from distserver.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def _settle_for_request(
         CopyTask.user_id == user_id, CopyTask.original_sha256 == file.sha256
     )
     known = session.scalars(mine).first()
-    if not has_markable_tensor(rt.storage, file.sha256):
+    if not has_markable_tensor(rt.storage, file.sha256, tier):
         if known is None:
             session.add(_unmarked_task(user_id, tier, model, revision, file))
         else:
@@ -434,54 +434,3 @@ class _ProgressWriter:
         )
         with self.engine.begin() as connection:
             connection.execute(statement)
-
-
-# ---- reports --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecipientCopies:
-    user_id: int
-    email: str
-    copies: int
-    copy_bytes: int
-    pending: int
-    pending_bytes: int
-
-
-def copy_report(session: Session, model_id: int | None = None) -> list[RecipientCopies]:
-    """Per (model if none given) recipient: live copies and their stored bytes, and the
-    copies still pending or running, for the staff page, the API and the CLI."""
-    live = select(
-        FingerprintCopy.user_id, func.count(), func.coalesce(func.sum(FingerprintCopy.size), 0)
-    ).where(FingerprintCopy.removed_at.is_(None))
-    waiting = select(
-        CopyTask.user_id, func.count(), func.coalesce(func.sum(CopyTask.size), 0)
-    ).where(CopyTask.state.in_((PENDING, RUNNING, FAILED)))
-    if model_id is not None:
-        live = live.where(FingerprintCopy.model_id == model_id)
-        waiting = waiting.where(CopyTask.model_id == model_id)
-    made = {u: (n, b) for u, n, b in session.execute(live.group_by(FingerprintCopy.user_id))}
-    todo = {u: (n, b) for u, n, b in session.execute(waiting.group_by(CopyTask.user_id))}
-    ids = sorted(set(made) | set(todo))
-    emails = {}
-    if ids:
-        emails = dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
-    return [
-        RecipientCopies(
-            u,
-            emails.get(u, "?"),
-            int(made.get(u, (0, 0))[0]),
-            int(made.get(u, (0, 0))[1]),
-            int(todo.get(u, (0, 0))[0]),
-            int(todo.get(u, (0, 0))[1]),
-        )
-        for u in ids
-    ]
-
-
-def pending_tasks(session: Session, model_id: int | None = None) -> list[CopyTask]:
-    query = select(CopyTask).where(CopyTask.state.in_((PENDING, RUNNING, FAILED)))
-    if model_id is not None:
-        query = query.where(CopyTask.model_id == model_id)
-    return list(session.scalars(query.order_by(CopyTask.model_id, CopyTask.user_id, CopyTask.path)))

@@ -48,7 +48,10 @@ def main() -> None:
         if args["call"] == "snapshot":
             root = Path(
                 snapshot_download(
-                    args["repo"], revision=args.get("revision"), token=args.get("token")
+                    args["repo"],
+                    revision=args.get("revision"),
+                    token=args.get("token"),
+                    allow_patterns=args.get("allow_patterns"),
                 )
             )
             files = {

@@ -3,6 +3,7 @@
     python -m bench [links|resolve|all] [--seconds N]
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
+    python -m bench copy [--megabytes N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -29,12 +30,17 @@ SCRIPTS = {
     "fingerprint": ("fingerprint_bench.py", "fingerprinting a real small model, and tracing"),
     "audit-verify": ("audit_verify.py", "`distserver audit verify` over sealed events"),
 }
+# Run as modules of this package (they use the test suite's S3 peer and generators).
+MODULES = {
+    "copy": ("bench.copy_bench", "a marked copy of a 1 GB+ shard into the S3 peer vs a plain copy"),
+}
 
 
 def _list() -> str:
     rows = [("all", "links and resolve on one set-up (the default)")]
     rows += list(OWN.items())
     rows += [(name, f"{what} (bench/{script})") for name, (script, what) in SCRIPTS.items()]
+    rows += [(name, f"{what} ({module})") for name, (module, what) in MODULES.items()]
     return "\n".join(f"  {name:<14} {what}" for name, what in rows)
 
 
@@ -43,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SCRIPTS:
         script = HERE / SCRIPTS[argv[0]][0]
         return subprocess.call([sys.executable, str(script), *argv[1:]], cwd=HERE.parent)
+    if argv and argv[0] in MODULES:
+        module = MODULES[argv[0]][0]
+        return subprocess.call([sys.executable, "-m", module, *argv[1:]], cwd=HERE.parent)
     if argv and argv[0] == "list":
         print(_list())
         return 0

@@ -4,6 +4,8 @@
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
     python -m bench copy [--megabytes N]
+    python -m bench publish [--megabytes N]
+    python -m bench snapshot [--files N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -33,7 +35,10 @@ SCRIPTS = {
 # Run as modules of this package (they use the test suite's S3 peer and generators).
 MODULES = {
     "copy": ("bench.copy_bench", "a marked copy of a 1 GB+ shard into the S3 peer vs a plain copy"),
+    "publish": ("bench.release_bench", "`distserver models publish` of 2 GB vs `rclone copy`"),
+    "snapshot": ("bench.release_bench", "snapshot_download of 50 files vs direct presigned GETs"),
 }
+NAMED = {"publish", "snapshot"}  # modules that take the benchmark's name first
 
 
 def _list() -> str:
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([sys.executable, str(script), *argv[1:]], cwd=HERE.parent)
     if argv and argv[0] in MODULES:
         module = MODULES[argv[0]][0]
-        return subprocess.call([sys.executable, "-m", module, *argv[1:]], cwd=HERE.parent)
+        rest = argv if argv[0] in NAMED else argv[1:]
+        return subprocess.call([sys.executable, "-m", module, *rest], cwd=HERE.parent)
     if argv and argv[0] == "list":
         print(_list())
         return 0

@@ -161,6 +161,10 @@ def sign_agreement(
             "expires_at": expires_at,
         },
     )
+    if tier.fingerprint:  # the members now stand in the tier: prepare their copies
+        from distserver.fingerprint.preparation import plan_after_commit
+
+        plan_after_commit(session)
     session.commit()
     return signed
 

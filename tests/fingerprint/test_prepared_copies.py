@@ -188,3 +188,32 @@ def test_copies_of_a_new_revision_are_prepared_for_current_recipients(
         assert sha256(new_weights) in made
         body = link(app.test_client(), alice.auth, WEIGHTS)
         assert body["size"] == len(new_weights)
+
+
+def test_an_organisation_member_gets_copies_once_the_agreements_are_signed(
+    make_app: Any, tmp_path: Path
+) -> None:
+    from distserver.access.organizations import add_member, create_org, sign_agreement
+    from distserver.access.services import accept_agreement
+    from distserver.accounts.services import principal_for
+    from distserver.audit.service import SYSTEM
+
+    app = make_app("sqlite")
+    with app.app_context():
+        world = World(app, tmp_path / "src")
+        publish_model(world, tmp_path)
+        tier = world.rt.tiers["vetted_partner"]
+        member = world.person("m@example.org")
+        org = create_org(db.session, "lab", "Partner Lab", tier, SYSTEM)
+        add_member(db.session, org, member.user, SYSTEM)
+        drain(app)
+        assert copies() == []  # no standing yet: neither agreement is signed
+        sign_agreement(db.session, org, tier, signed_by="Lab Director", actor=SYSTEM)
+        drain(app)
+        assert copies() == []  # the member has not accepted the partner agreement
+        accept_agreement(db.session, member.user, tier, principal_for(member.user, "test"))
+        drain(app)
+        (made,) = copies()
+        assert made.user_id == member.user.id and made.tier == "vetted_partner"
+        body = link(app.test_client(), member.auth, WEIGHTS)
+        assert body["sha256"] == made.copy_sha256

@@ -5,6 +5,9 @@
     python -m bench audit-verify [--events N]
     python -m bench statistics [--events N]
     python -m bench alerts [--events N] [--writes N]
+    python -m bench copy [--megabytes N]
+    python -m bench publish [--megabytes N]
+    python -m bench snapshot [--files N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and
@@ -33,12 +36,20 @@ SCRIPTS = {
     "statistics": ("statistics_bench.py", "a model's download statistics, with and without 0017"),
     "alerts": ("alerts_bench.py", "alert rules over sealed events vs the fast path's write rate"),
 }
+# Run as modules of this package (they use the test suite's S3 peer and generators).
+MODULES = {
+    "copy": ("bench.copy_bench", "a marked copy of a 1 GB+ shard into the S3 peer vs a plain copy"),
+    "publish": ("bench.release_bench", "`distserver models publish` of 2 GB vs `rclone copy`"),
+    "snapshot": ("bench.release_bench", "snapshot_download of 50 files vs direct presigned GETs"),
+}
+NAMED = {"publish", "snapshot"}  # modules that take the benchmark's name first
 
 
 def _list() -> str:
     rows = [("all", "links and resolve on one set-up (the default)")]
     rows += list(OWN.items())
     rows += [(name, f"{what} (bench/{script})") for name, (script, what) in SCRIPTS.items()]
+    rows += [(name, f"{what} ({module})") for name, (module, what) in MODULES.items()]
     return "\n".join(f"  {name:<14} {what}" for name, what in rows)
 
 
@@ -47,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SCRIPTS:
         script = HERE / SCRIPTS[argv[0]][0]
         return subprocess.call([sys.executable, str(script), *argv[1:]], cwd=HERE.parent)
+    if argv and argv[0] in MODULES:
+        module = MODULES[argv[0]][0]
+        rest = argv if argv[0] in NAMED else argv[1:]
+        return subprocess.call([sys.executable, "-m", module, *rest], cwd=HERE.parent)
     if argv and argv[0] == "list":
         print(_list())
         return 0

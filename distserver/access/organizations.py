@@ -161,6 +161,10 @@ def sign_agreement(
             "expires_at": expires_at,
         },
     )
+    if tier.fingerprint:  # the members now stand in the tier: prepare their copies
+        from distserver.fingerprint.preparation import plan_after_commit
+
+        plan_after_commit(session)
     session.commit()
     return signed
 
@@ -191,6 +195,9 @@ def add_member(
         tier=org.tier,
         data={"org": org.slug, "user": user.email, "role": role},
     )
+    from distserver.fingerprint.preparation import plan_after_commit
+
+    plan_after_commit(session, user_id=user.id)  # marked copies, if the tier asks for them
     session.commit()
     return membership
 

@@ -90,6 +90,10 @@ def new_grant(
         tier=tier.name,
         data={"grant_id": grant.id, "user": user.email, "days": days, "source": source},
     )
+    if tier.fingerprint:  # the recipient's marked copies are prepared ahead
+        from distserver.fingerprint.preparation import plan_after_commit
+
+        plan_after_commit(session, user_id=user.id)
     return grant
 
 
@@ -186,6 +190,10 @@ def accept_agreement(
             tier=tier.name,
             data={"agreement": a.name, "version": a.version, "agreement_sha256": a.sha256},
         )
+    if tier.fingerprint:  # accepting may complete the standing that marked copies need
+        from distserver.fingerprint.preparation import plan_after_commit
+
+        plan_after_commit(session, user_id=user.id)
     if commit:
         session.commit()
 

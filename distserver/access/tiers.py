@@ -9,6 +9,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,20 @@ class Tier:
     cooldown_days: int = 0
     fingerprint: bool = False
     fingerprint_strength: float = 0.005
+    # Which weight matrices carry the mark, as glob patterns on tensor names (empty:
+    # every 2-D float matrix). A weights file with no matching tensor is served as
+    # published and never copied: the storage budget (docs/fingerprinting.md).
+    fingerprint_tensors: tuple[str, ...] = ()
     agreement: Agreement | None = None
     form: tuple[FormField, ...] = field(default_factory=tuple)
     # Per-model extra terms, keyed by "ns/name" (from tiers/models/<ns>__<name>.toml).
     extras: Mapping[str, ModelTerms] = field(default_factory=dict, hash=False, compare=False)
+
+    def marks_tensor(self, name: str) -> bool:
+        """Whether a markable tensor of this name carries this tier's mark."""
+        return not self.fingerprint_tensors or any(
+            fnmatchcase(name, p) for p in self.fingerprint_tensors
+        )
 
     def agreements_for(self, model_ref: str) -> tuple[Agreement, ...]:
         """Every agreement one must accept to stand in this tier for `model_ref`."""
@@ -141,7 +152,7 @@ def load_agreement(tiers_dir: Path, name: str, version: str, source: Path) -> Ag
 TIER_FIELDS = {
     "name", "title", "qualification", "login_required", "link_ttl", "daily_quota",
     "grant_days", "priority", "approval", "cooldown_days", "fingerprint",
-    "fingerprint_strength", "agreement", "form",
+    "fingerprint_strength", "fingerprint_tensors", "agreement", "form",
 }  # fmt: skip
 
 
@@ -170,6 +181,9 @@ def parse_tier(path: Path, data: dict[str, Any], tiers_dir: Path) -> Tier:
     strength = float(r.get("fingerprint_strength", (int, float), 0.005))
     if not 0 < strength < 0.1:
         raise r.fail("fingerprint_strength", "must be between 0 and 0.1")
+    patterns = r.get("fingerprint_tensors", list, [])
+    if not all(isinstance(p, str) and p for p in patterns):
+        raise r.fail("fingerprint_tensors", "must be a list of tensor name patterns")
     return Tier(
         name=name,
         title=r.get("title", str, name.replace("_", " ").title()),
@@ -183,6 +197,7 @@ def parse_tier(path: Path, data: dict[str, Any], tiers_dir: Path) -> Tier:
         cooldown_days=r.get("cooldown_days", int, 0),
         fingerprint=r.get("fingerprint", bool, False),
         fingerprint_strength=strength,
+        fingerprint_tensors=tuple(patterns),
         agreement=agreement,
         form=tuple(form),
     )

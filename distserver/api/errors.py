@@ -5,6 +5,7 @@ for the web pages; never a stack trace."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from distserver.access.apply_links import refusal_apply_url, with_apply_sentence
 from distserver.errors import DistserverError
 from distserver.extensions import db
+from distserver.fingerprint.preparation import CopyInPreparation
 from distserver.redaction import redact
 
 log = logging.getLogger("distserver")
@@ -47,9 +49,10 @@ PAGE_TITLES = {
 
 
 def error_response(
-    status: int, code: str, message: str, extra: dict[str, str] | None = None
+    status: int, code: str, message: str, extra: dict[str, Any] | None = None
 ) -> Response:
-    """The JSON error; `extra` adds fields beside code and message (apply_url)."""
+    """The JSON error; `extra` adds fields beside code and message (apply_url,
+    progress)."""
     response = jsonify({"error": {"code": code, "message": message, **(extra or {})}})
     response.status_code = status
     return response
@@ -78,6 +81,15 @@ def _answer(status: int, code: str, message: str) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CopyInPreparation)
+    def copy_in_preparation(exc: CopyInPreparation) -> Response:
+        if wants_json():
+            response = error_response(exc.status, exc.code, exc.message, {"progress": exc.progress})
+        else:
+            response = error_page(exc.status, exc.code, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.errorhandler(DistserverError)
     def domain_error(exc: DistserverError) -> Response:
         url = refusal_apply_url(exc)

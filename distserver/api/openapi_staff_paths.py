@@ -258,6 +258,24 @@ STAFF_PATHS: dict[str, Schema] = {
             ],
         )
     },
+    "/api/v1/models/{namespace}/{name}/copies": {
+        "get": op(
+            "model_copies",
+            "releases",
+            "Marked copies of the model: storage per recipient and in total, and the copies "
+            "being prepared with their progress (safety, admin, auditor).",
+            200,
+            obj(
+                ["model", "recipients", "total_copy_bytes", "pending"],
+                model=STR,
+                recipients={"type": "array", "items": {"type": "object"}},
+                total_copy_bytes={"type": "integer"},
+                pending={"type": "array", "items": {"type": "object"}},
+            ),
+            MODEL_READ,
+            parameters=MODEL,
+        )
+    },
     "/api/v1/models/{namespace}/{name}/evaluations": {
         "post": op(
             "release_evaluate",

@@ -141,3 +141,39 @@ def release_resume(namespace: str, name: str) -> Response:
     principal, model = _staff_model(namespace, name, write=True)
     services.resume(db.session, model, principal, _note())
     return _current_status(model)
+
+
+@api_v1.get("/models/<namespace>/<name>/copies")
+def model_copies(namespace: str, name: str) -> Response:
+    """Marked copies of the model (staff): storage per recipient and in total, and the
+    copies still being prepared, with their progress."""
+    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.preparation import progress_of
+
+    _, model = _staff_model(namespace, name, write=False)
+    report = copy_report(db.session, model.id)
+    emails = {r.user_id: r.email for r in report}
+    return jsonify(
+        {
+            "model": model.ref,
+            "recipients": [
+                {
+                    "user": r.email,
+                    "copies": r.copies,
+                    "copy_bytes": r.copy_bytes,
+                    "pending": r.pending,
+                    "pending_bytes": r.pending_bytes,
+                }
+                for r in report
+            ],
+            "total_copy_bytes": sum(r.copy_bytes for r in report),
+            "pending": [
+                {
+                    "user": emails.get(t.user_id, str(t.user_id)),
+                    "path": t.path,
+                    **progress_of(t).as_dict(),
+                }
+                for t in pending_tasks(db.session, model.id)
+            ],
+        }
+    )

@@ -7,10 +7,10 @@ not take to this module having written nothing.
 Invariant: no URL leaves this module unless its audit event has been committed.
 
 Fingerprinted tiers: when the decided tier has ``fingerprint = true`` and the principal
-is a user, a weights file is served from the recipient's marked copy
-(``fingerprint.copies.copy_for``). The copy is made (and its row committed) before the
-transaction that counts the quota and records the link, never while the quota counter
-is locked; the link row, the audit event and the returned IssuedLink carry the copy's
+is a user, a weights file is served from the recipient's marked copy, prepared ahead by
+a job (``fingerprint.preparation``). A request never makes a copy: one that is not
+ready raises CopyInPreparation (503, Retry-After, progress) before anything is counted
+or recorded; the link row, the audit event and the returned IssuedLink carry the copy's
 sha256 and size, and the event's data its fingerprint id, key id and original sha256.
 """
 
@@ -36,7 +36,8 @@ from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.downloads.records import issue_data, link_outcome, refusal_data
 from distserver.errors import DistserverError, NotFound
-from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
+from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
+from distserver.fingerprint.preparation import ensure_for_request, served_unmarked
 from distserver.observability.metrics import metered_link
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
@@ -225,8 +226,8 @@ def _decide_with_copy(
 ) -> tuple[Decision, MarkedCopy | None]:
     """The decision, taken again on the locked quota count, and the principal's marked
     copy when the decided tier asks for one (None: served as published). The copy is
-    fetched or made first (copy_for commits, and marking a large file must not hold
-    the quota lock). Only the count changes between the two decisions, so the second
+    looked up first: one not ready raises CopyInPreparation before the quota lock.
+    Only the count changes between the two decisions, so the second
     lands in the same tier or is refused for the quota."""
     facts = _gather(session, rt, principal, target, now)
     first = _judge(rt, principal, target, now, path, facts)
@@ -262,9 +263,20 @@ def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision
 def _copy(
     session: Session, rt: Runtime, principal: Principal, target: Target, decision: Decision
 ) -> MarkedCopy | None:
+    """The principal's live marked copy, or None when the file has nothing to mark;
+    CopyInPreparation when the copy is not ready (a request never makes one)."""
     assert principal.user_id is not None and target.file is not None
+    file = target.file
+    live = live_copies(session, principal.user_id, {file.sha256})
+    if live:
+        return live[file.sha256]
+    if served_unmarked(session, principal.user_id, file.sha256):
+        return None
     tier = rt.tiers[decision.tier or ""]
-    return copy_for(session, rt, principal.user_id, tier, target.file, actor=principal)
+    not_ready = ensure_for_request(session, rt, principal.user_id, tier, file)
+    if not_ready is not None:
+        raise not_ready
+    return None
 
 
 def _lock_counter(session: Session, subject: str, tier: str, day: str) -> int:

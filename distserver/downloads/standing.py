@@ -42,8 +42,9 @@ def served_blob(
 ) -> tuple[str, int]:
     """The sha256 and size a download of ``target.file`` serves to ``principal`` (for a
     door's metadata answer, e.g. the Hugging Face door's HEAD): a fingerprinted
-    recipient's copy, made now if need be, so the metadata matches the bytes the
-    download that follows will serve. Issues no link and counts no quota."""
+    recipient's copy, so the metadata matches the bytes the download that follows
+    will serve; CopyInPreparation when that copy is not ready (it is never made
+    here). Issues no link and counts no quota."""
     assert target.file is not None
     decision = _decide(session, rt, principal, target, utcnow(), target.file.path)
     if decision.allowed and _wants(rt, principal, target, decision):

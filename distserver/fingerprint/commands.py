@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +96,8 @@ def trace_suspect(
         strength = statistics.median(r.strength for r in rows)
         with _originals(rt.storage, sorted({r.original_sha256 for r in rows})) as original:
             try:
-                result = trace_file(suspect, original, list(who), ring.keys, strength)
+                only = _marked_by(rt, {r.tier for r in rows})
+                result = trace_file(suspect, original, list(who), ring.keys, strength, only=only)
             except (ValueError, OSError) as exc:
                 raise BadRequest(f"Cannot read {suspect} as safetensors: {exc}") from exc
         report.result = result
@@ -132,6 +133,14 @@ def trace_suspect(
     )
     session.commit()
     return report
+
+
+def _marked_by(rt: Runtime, tiers: set[str]) -> Callable[[str], bool] | None:
+    """The tensors the copies' tiers marked (None: every markable one)."""
+    known = [rt.tiers[t] for t in tiers if t in rt.tiers]
+    if not known or any(not t.fingerprint_tensors for t in known):
+        return None
+    return lambda name: any(t.marks_tensor(name) for t in known)
 
 
 @contextmanager
@@ -233,6 +242,28 @@ def prune(as_email: str | None) -> None:
     for row in removed:
         click.echo(f"removed {row.storage_key} (user {row.user_id}, {row.path})")
     click.echo(f"removed {len(removed)} cop{'y' if len(removed) == 1 else 'ies'}")
+
+
+@fingerprints.command("copies")
+@click.option("--model", "model_ref", default=None, metavar="NS/NAME", help="Only this model.")
+@with_appcontext
+def copies_command(model_ref: str | None) -> None:
+    """Storage used by marked copies per recipient and in total, and the copies still
+    being prepared (pending, running or failed)."""
+    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.preparation import progress_of
+
+    model_id = model_arg(model_ref).id if model_ref else None
+    report = copy_report(db.session, model_id)
+    click.echo("recipient	copies	bytes	pending	pending_bytes")
+    for r in report:
+        click.echo(f"{r.email}\t{r.copies}\t{r.copy_bytes}\t{r.pending}\t{r.pending_bytes}")
+    sums = [sum(getattr(r, f) for r in report) for f in ("copies", "copy_bytes", "pending")]
+    pending_bytes = sum(r.pending_bytes for r in report)
+    click.echo(f"total\t{sums[0]}\t{sums[1]}\t{sums[2]}\t{pending_bytes}")
+    for task in pending_tasks(db.session, model_id):
+        p = progress_of(task).as_dict()
+        click.echo(f"preparing user {task.user_id} {task.path}: {p['state']} {p['percent']}%")
 
 
 @fingerprints.command("keys")

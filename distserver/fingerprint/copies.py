@@ -1,31 +1,34 @@
 """Marked copies: the service that makes, reuses and removes per-recipient copies.
 
-Contract of ``copy_for``:
+Contract of ``make_copy``:
 
 - Only ``*.safetensors`` files whose header lists at least one 2-D F32/F16/BF16 matrix
   are marked; for any other file (JSON, tokenizer, a safetensors file with no weight
   matrix or a header that does not parse) it returns None and the file is served as
   published.
-- The first request streams ``mark_file`` over the published blob into storage at
-  ``copies/<fingerprint id>/<key id>/<original sha256>`` (tensor by tensor, never the
-  whole file in memory), records a ``FingerprintCopy`` row and a
-  ``fingerprint:copy:made`` audit event, and commits. Later requests reuse the row.
+- ``make_copy`` (run by the ``fingerprint.copy`` job, never by a request: see
+  fingerprint/preparation.py) streams ``mark_file`` over the published blob into
+  storage at ``copies/<fingerprint id>/<key id>/<original sha256>`` (tensor by tensor,
+  never the whole file in memory; the backend publishes the object only once it is
+  whole), checks its size, then records a ``FingerprintCopy`` row and a
+  ``fingerprint:copy:made`` audit event, and commits. Doors serve only copies that
+  have a live row (``live_copies``).
 - The fingerprint id is the recipient id the mark encodes: ``user-<user id>``. The
-  bytes are a deterministic function of (blob, key, recipient, strength), so two first
-  requests at once both write identical bytes to the same key; the unique constraint
-  (user, original sha256, key id) keeps one row and the loser reuses it.
+  bytes are a deterministic function of (blob, key, recipient, strength), so two jobs
+  making the same copy at once write identical bytes to the same key; the unique
+  constraint (user, original sha256, key id) keeps one row and the loser reuses it.
 - A live copy is reused whatever the active key and the tier's strength are now: a
   rotation or a strength change applies to copies made afterwards.
 
 A copy is removed (bytes deleted, row kept with ``removed_at``) once its recipient no
 longer holds a live grant in any fingerprinted tier for the model; see
-``remove_copies_for_ended_grants``. Asked for again later, it is re-made.
+``remove_copies_for_ended_grants``. If the recipient gains access again, a job re-makes it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,9 +132,21 @@ class _Prefixed:
         return self.body.read(n)
 
 
-def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] | None:
+def _counted(chunks: Iterable[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
+
+
+def _markable_header(
+    storage: Storage, sha256: str, only: Callable[[str], bool] | None = None
+) -> tuple[Header, BinaryIO] | None:
     """The blob's parsed header and its stream (positioned after the header), or None
-    if the blob holds no weight matrix or its header does not parse."""
+    if the blob holds no weight matrix (that ``only`` accepts, when given) or its
+    header does not parse."""
     # Imported here, as mark_file below: numpy and ml_dtypes would cost every app start
     # (and every command) most of a second.
     from distserver.fingerprint.safetensors_stream import read_header
@@ -143,13 +158,23 @@ def _markable_header(storage: Storage, sha256: str) -> tuple[Header, BinaryIO] |
         src.close()
         log.warning("blob %s is not a readable safetensors file (%s); served unmarked", sha256, exc)
         return None
-    if not any(t.markable for t in header.tensors):
+    if not any(t.markable and (only is None or only(t.name)) for t in header.tensors):
         src.close()
         return None
     return header, src
 
 
-def copy_for(
+def has_markable_tensor(storage: Storage, sha256: str, tier: Tier) -> bool:
+    """Whether the blob's header lists a tensor the tier's mark changes (reads the
+    header only)."""
+    opened = _markable_header(storage, sha256, tier.marks_tensor)
+    if opened is None:
+        return False
+    opened[1].close()
+    return True
+
+
+def make_copy(
     session: Session,
     rt: Runtime,
     recipient_user_id: int,
@@ -157,8 +182,11 @@ def copy_for(
     file: File,
     *,
     actor: Principal | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> MarkedCopy | None:
-    """The recipient's marked copy of ``file``, made on first use (see the module doc).
+    """The recipient's marked copy of ``file``, made now if it has no live one (the
+    copy job's work: see fingerprint/preparation.py; never called by a request).
+    ``progress`` is called with the bytes written so far.
 
     Commits ``session`` when it makes or re-makes a copy: call it with no pending
     changes of your own. Returns None for a file that is served as published.
@@ -169,7 +197,7 @@ def copy_for(
     if live:
         return live[file.sha256]
     ring = load_keys(rt.settings)
-    opened = _markable_header(rt.storage, file.sha256)
+    opened = _markable_header(rt.storage, file.sha256, tier.marks_tensor)
     if opened is None:
         return None
     header, src = opened
@@ -180,8 +208,10 @@ def copy_for(
     strength = tier.fingerprint_strength
     try:
         with closing(src):
-            chunks = mark_file(_Prefixed(header.raw, src), ring.active, fid, strength)
-            stored = rt.storage.store_stream(key, chunks)
+            chunks = mark_file(
+                _Prefixed(header.raw, src), ring.active, fid, strength, only=tier.marks_tensor
+            )
+            stored = rt.storage.store_stream(key, _counted(chunks, progress))
     except ValueError as exc:
         rt.storage.delete(key)
         raise MarkingFailed(f"Could not make a marked copy of {file.path}: {exc}") from exc

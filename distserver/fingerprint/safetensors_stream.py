@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +134,11 @@ def mark_file(
     recipient: str,
     strength: float = DEFAULT_STRENGTH,
     chunk: int = DEFAULT_CHUNK,
+    only: Callable[[str], bool] | None = None,
 ) -> Iterator[bytes]:
     """Return an iterator over the marked copy of a safetensors file, chunk by chunk.
+    ``only`` (a tensor name -> bool), when given, limits the mark to the markable
+    tensors it accepts; the others are copied as they are.
 
     The output has exactly the length of the input (so a Content-Length is known up
     front), the same header bytes, and is deterministic for (key, recipient, strength).
@@ -146,11 +149,16 @@ def mark_file(
     tensor_key(master_key, recipient, "")  # validates key and recipient id
     if not 0 < strength < 1 or chunk <= 0:
         raise ValueError("strength must be in (0, 1) and chunk > 0")
-    return _mark_stream(src, master_key, recipient, strength, chunk)
+    return _mark_stream(src, master_key, recipient, strength, chunk, only)
 
 
 def _mark_stream(
-    src: BinaryIO | Path | str, master_key: bytes, recipient: str, strength: float, chunk: int
+    src: BinaryIO | Path | str,
+    master_key: bytes,
+    recipient: str,
+    strength: float,
+    chunk: int,
+    only: Callable[[str], bool] | None = None,
 ) -> Iterator[bytes]:
     with ExitStack() as stack:
         f = src if not isinstance(src, str | Path) else stack.enter_context(open(src, "rb"))
@@ -159,7 +167,7 @@ def _mark_stream(
         pos = 0
         for t in header.tensors:
             yield from _copy(f, t.begin - pos)  # gaps are not expected, but kept
-            if not t.markable:
+            if not t.markable or (only is not None and not only(t.name)):
                 yield from _copy(f, t.end - t.begin)
             else:
                 dtype = FLOAT_DTYPES[t.dtype]

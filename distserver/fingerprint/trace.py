@@ -22,7 +22,7 @@ estimates the share of the candidate's mark present (about 1 for a clean copy).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,6 +281,7 @@ def trace_file(
     strength: float = DEFAULT_STRENGTH,
     chunk: int = DEFAULT_CHUNK,
     max_entries: int | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> TraceResult:
     """Score every (recipient id, key id) candidate against the suspect.
 
@@ -288,6 +289,8 @@ def trace_file(
     ids are compared as strings (as given to ``mark_file``); ``keys`` maps key ids to
     master keys. ``max_entries`` caps the entries scored per tensor (evenly spaced row blocks of
     about ``chunk`` entries) to trade z for time on huge models; the null stays N(0, 1).
+    ``only`` limits the scoring to the tensors that carry the mark (a tier's
+    ``fingerprint_tensors``): unmarked ones would only add noise.
     """
     cands = list(dict.fromkeys((str(r), k) for r, k in candidates))
     missing = {k for _, k in cands if k not in keys}
@@ -298,7 +301,7 @@ def trace_file(
     orig, sus = _Source(original), _Source(suspect)
     try:
         for name, reader in orig.where.items():
-            if not reader.tensors[name].markable:
+            if not reader.tensors[name].markable or (only is not None and not only(name)):
                 continue
             sname = _resolve(name, sus)
             if sname is None:

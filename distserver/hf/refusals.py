@@ -7,6 +7,7 @@ raises its own error classes carrying our sentence.
     not_found, missing="revision"     RevisionNotFound  404
     not_found, missing="file"         EntryNotFound     404
     any other refusal                 GatedRepo         401 without credentials, 403 with
+    a marked copy not ready yet       (none)            503 with Retry-After
 
 `X-Error-Message` carries the same sentence as the native API; the body is
 `{"error": message}` as the Hub sends it.
@@ -22,6 +23,7 @@ from distserver.access.policy import Decision, Principal
 from distserver.accounts.sessions import current_principal
 from distserver.downloads.services import AccessDenied
 from distserver.errors import DistserverError
+from distserver.fingerprint.preparation import CopyInPreparation
 
 MISSING_CODES = {
     "model": "RepoNotFound",
@@ -88,6 +90,14 @@ def register_refusals(bp: Blueprint) -> None:
     @bp.errorhandler(AccessDenied)
     def access_denied(exc: AccessDenied) -> Response:
         return refusal(exc.decision, current(), exc.ref)
+
+    @bp.errorhandler(CopyInPreparation)
+    def copy_in_preparation(exc: CopyInPreparation) -> Response:
+        # huggingface_hub retries a 503 (five times, sleeping Retry-After + 1 s between
+        # tries) before it raises with our sentence; see docs/huggingface.md.
+        response = hub_error(503, None, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @bp.errorhandler(DistserverError)
     def domain_error(exc: DistserverError) -> Response:

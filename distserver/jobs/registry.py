@@ -16,7 +16,10 @@ from typing import Any
 MAIL_QUEUE = "mail"
 WEBHOOKS_QUEUE = "webhooks"
 MAINTENANCE_QUEUE = "maintenance"
-QUEUES = (MAIL_QUEUE, WEBHOOKS_QUEUE, MAINTENANCE_QUEUE)
+# Marked copies of weights files: long jobs (minutes per file), kept apart so they never
+# hold up mail or webhooks.
+COPIES_QUEUE = "copies"
+QUEUES = (MAIL_QUEUE, WEBHOOKS_QUEUE, MAINTENANCE_QUEUE, COPIES_QUEUE)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ SCHEDULE = {
     "grants.remind": "JOBS_GRANT_REMINDER_PERIOD",
     "applications.digest": "JOBS_REVIEW_DIGEST_PERIOD",
     "alerts.evaluate": "JOBS_ALERTS_PERIOD",
+    "fingerprint.plan": "JOBS_COPY_PLAN_PERIOD",
 }
 MAX_SLEEP = 30.0
 Claim = Callable[[str, int, int], bool]

@@ -10,7 +10,13 @@ import dramatiq
 from flask import current_app
 
 from distserver.extensions import db
-from distserver.jobs.registry import MAIL_QUEUE, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, job
+from distserver.jobs.registry import (
+    COPIES_QUEUE,
+    MAIL_QUEUE,
+    MAINTENANCE_QUEUE,
+    WEBHOOKS_QUEUE,
+    job,
+)
 
 log = logging.getLogger("distserver.jobs")
 
@@ -101,3 +107,35 @@ def evaluate_alerts() -> None:
     report = evaluate(db.session, current_rules())
     if report.raised:
         log.info("%s", report.message)
+
+
+# Marked copies (distserver/fingerprint/preparation.py). A copy that fails is retried
+# with the engine's backoff; a worker killed mid-copy leaves its message to be delivered
+# again, and a door or the periodic plan re-queues a task whose heartbeat went quiet.
+
+
+@job("fingerprint.plan", queue=COPIES_QUEUE)
+def plan_copies(model_id: int | None = None, user_id: int | None = None) -> None:
+    """Record and queue the marked copies current access calls for (of one model, one
+    user, or everyone when both are None: the periodic sweep)."""
+    from distserver.fingerprint.preparation import enqueue_copies, plan
+    from distserver.runtime import current_runtime
+
+    ids = plan(db.session, current_runtime(), model_id=model_id, user_id=user_id)
+    enqueue_copies(ids, db.session)
+    if ids:
+        log.info("queued %d marked cop%s", len(ids), "y" if len(ids) == 1 else "ies")
+
+
+@job("fingerprint.copy", queue=COPIES_QUEUE, time_limit=24 * 3600 * 1000)
+def prepare_copy(task_id: int) -> None:
+    """Make one recipient's marked copy of one weights file; at most
+    FINGERPRINT_COPY_CONCURRENCY at once per worker process (a job that finds every
+    slot taken is sent again a few seconds later)."""
+    from distserver.fingerprint.preparation import prepare
+    from distserver.jobs import job_runtime
+    from distserver.runtime import current_runtime
+
+    outcome = prepare(db.session, current_runtime(), task_id)
+    if outcome == "busy":
+        job_runtime().actors["fingerprint.copy"].send_with_options(args=(task_id,), delay=2000)

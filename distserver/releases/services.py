@@ -286,6 +286,14 @@ def _move(
     )
     state.stage = target.name
     state.stage_entered_at = now
+    _plan_copies(session, model)
+
+
+def _plan_copies(session: Session, model: Model) -> None:
+    """A stage change may open a fingerprinted tier: prepare its recipients' copies."""
+    from distserver.fingerprint.preparation import plan_after_commit
+
+    plan_after_commit(session, model_id=model.id)
 
 
 def _transition(
@@ -324,4 +332,5 @@ def seed_stage(session: Session, model: Model, stage: str, plans: Mapping[str, P
     )
     state.stage = stage
     state.stage_entered_at = utcnow()
+    _plan_copies(session, model)
     session.commit()

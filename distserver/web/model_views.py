@@ -21,6 +21,7 @@ from distserver.downloads.services import AccessDenied, locate, request_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import DistserverError
 from distserver.extensions import db
+from distserver.fingerprint.preparation import CopyInPreparation
 from distserver.releases.evidence import timeline
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
@@ -118,6 +119,10 @@ def download(namespace: str, name: str) -> Response:
         url = refusal_apply_url(exc, external=False)
         message = Markup('{} <a href="{}">Apply for access</a>.').format(exc.message, url)
         flash(message if url else exc.message, "error")
+        return redirect(url_for("web.model_page", namespace=namespace, name=name, revision=rev))
+    except CopyInPreparation as exc:
+        # "Your marked copy of ... is being prepared (...), about N minutes": come back.
+        flash(exc.message, "info")
         return redirect(url_for("web.model_page", namespace=namespace, name=name, revision=rev))
     return redirect(link.url, code=302)
 

@@ -123,8 +123,13 @@ def release_console(namespace: str, name: str) -> str:
     evaluation = EvaluationForm(formdata=None)
     evaluation.name.choices = [SelectChoice(n, n) for n in wanted]
     statistics = model_statistics(db.session, model.ref, days=CHART_DAYS)
+    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.preparation import progress_of
+
     return render_template(
         "staff/release.html",
+        copies=copy_report(db.session, model.id),
+        pending_copies=[(t, progress_of(t)) for t in pending_tasks(db.session, model.id)],
         model=model,
         plan=plan,
         status=status,

@@ -118,6 +118,7 @@ def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
             "DISTSERVER_JOBS_GRANT_REMINDER_PERIOD": "0",
             "DISTSERVER_JOBS_REVIEW_DIGEST_PERIOD": "0",
             "DISTSERVER_JOBS_ALERTS_PERIOD": "0",
+            "DISTSERVER_JOBS_COPY_PLAN_PERIOD": "0",
             "DISTSERVER_MAIL_BACKEND": "outbox",
         }
     )

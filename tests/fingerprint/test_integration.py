@@ -2,7 +2,8 @@
 API (local backend on SQLite and PostgreSQL, and once on the real S3 peer); weights
 differ per recipient with the header layout unchanged, every other file is served as
 published, the reported sha256 is that of the bytes received, copies are reused, made
-once under concurrency, and removed when the grant ends."""
+once under concurrency, and removed when the grant ends. Copies are prepared by the
+background jobs a grant triggers (in-process here: `drain` waits for them)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from distserver.extensions import db
 from distserver.fingerprint import SafetensorsReader, read_header, write_safetensors
 from distserver.fingerprint.copies import remove_copies_for_ended_grants
 from distserver.fingerprint.models import FingerprintCopy
+from distserver.jobs import drain, job_runtime
 from tests.hf.live import HubClient, LiveServer
 from tests.support.s3fixtures import s3_settings
 from tests.support.world import World, sha256
@@ -99,10 +101,16 @@ def check_copy(copy: bytes, original: bytes) -> None:
         assert same != t.markable, t.name
 
 
-def test_partners_download_their_own_marked_copies(client, world: World, tmp_path: Path) -> None:
+def test_partners_download_their_own_marked_copies(
+    app: Flask, client, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = publish_model(world, tmp_path)
     alice = world.person("alice@example.org", tiers=("vetted_partner",))
     bob = world.person("bob@example.org", tiers=("vetted_partner",))
+    drain(app)
+    # Carol's copy is never prepared here (no worker runs): her listing says pending.
+    job_runtime(app).stop()
+    monkeypatch.setattr(job_runtime(app), "_start_worker", lambda: None)
     carol = world.person("carol@example.org", tiers=("vetted_partner",))
 
     got = {}
@@ -159,6 +167,7 @@ def test_partners_download_their_own_marked_copies(client, world: World, tmp_pat
 def test_concurrent_first_requests_make_one_copy(app: Flask, world: World, tmp_path: Path) -> None:
     publish_model(world, tmp_path)
     alice = world.person("alice@example.org", tiers=("vetted_partner",))
+    drain(app)
     shas: list[str] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
@@ -192,6 +201,7 @@ def test_copies_are_removed_when_the_grant_ends(
     publish_model(world, tmp_path)
     alice = world.person("alice@example.org", tiers=("vetted_partner",))
     bob = world.person("bob@example.org", tiers=("vetted_partner",))
+    drain(app)
     first, _ = download(client, alice.auth, WEIGHTS)
     download(client, bob.auth, WEIGHTS)
     rt = world.rt
@@ -212,6 +222,7 @@ def test_copies_are_removed_when_the_grant_ends(
     assert refused.status_code == 403
     # Granted again: the copy is re-made, identical (the mark is deterministic).
     add_grant(db.session, alice.user, rt.tiers["vetted_partner"], None, days=30, actor=SYSTEM)
+    drain(app)
     again, data = download(client, alice.auth, WEIGHTS)
     assert again["sha256"] == first["sha256"] == sha256(data)
     db.session.expire_all()
@@ -226,6 +237,7 @@ def test_marked_copies_on_the_real_s3_peer(make_app, s3_env, tmp_path: Path) -> 
         world = World(app, tmp_path / "src")
         original = publish_model(world, tmp_path)
         people = [world.person(f"p{i}@example.org", tiers=("vetted_partner",)) for i in (1, 2)]
+        drain(app)
         client = app.test_client()
         copies = []
         for who in people:
@@ -255,6 +267,7 @@ def test_the_hugging_face_door_serves_and_reports_the_recipients_copy(
             world = World(app, tmp_path / "src")
             original = publish_model(world, tmp_path)
             people = [world.person(f"h{i}@example.org", tiers=("vetted_partner",)) for i in (1, 2)]
+            drain(app)
             got = []
             for i, p in enumerate(people):  # each recipient with a cache of their own
                 (tmp_path / f"hf-home{i}").mkdir()

@@ -16,6 +16,7 @@ from flask import Flask
 from distserver.cli import main
 from distserver.fingerprint import SafetensorsReader, mark_file, write_safetensors
 from distserver.fingerprint.keys import load_keys
+from distserver.jobs import drain
 from tests.fingerprint.test_integration import MODEL, WEIGHTS, download, publish_model
 from tests.support.world import World
 
@@ -50,6 +51,7 @@ def test_trace_names_the_recipient_of_each_suspect(
         name: world.person(f"{name}@example.org", tiers=("vetted_partner",))
         for name in ("alice", "bob", "carol")
     }
+    drain(app)  # the copies the grants queued
     files = {}
     for name, who in people.items():
         _, data = download(client, who.auth, WEIGHTS)

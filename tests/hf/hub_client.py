@@ -48,7 +48,10 @@ def main() -> None:
         if args["call"] == "snapshot":
             root = Path(
                 snapshot_download(
-                    args["repo"], revision=args.get("revision"), token=args.get("token")
+                    args["repo"],
+                    revision=args.get("revision"),
+                    token=args.get("token"),
+                    allow_patterns=args.get("allow_patterns"),
                 )
             )
             files = {
@@ -94,6 +97,9 @@ def main() -> None:
             "error": type(exc).__name__,
             "classes": [c.__name__ for c in type(exc).__mro__],
             "message": str(exc),
+            # What the client chained under it (printed above it in a traceback), e.g.
+            # the server's 503 under a LocalEntryNotFoundError.
+            "cause": str(exc.__cause__) if exc.__cause__ is not None else None,
         }
     print(json.dumps(out))
 

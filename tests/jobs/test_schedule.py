@@ -21,6 +21,7 @@ ONLY_SEALING = {
     "JOBS_GRANT_REMINDER_PERIOD": 0,
     "JOBS_REVIEW_DIGEST_PERIOD": 0,
     "JOBS_ALERTS_PERIOD": 0,
+    "JOBS_COPY_PLAN_PERIOD": 0,
 }
 
 
@@ -75,6 +76,7 @@ def test_two_scheduler_processes_enqueue_once(tmp_path: Path) -> None:
             "DISTSERVER_JOBS_GRANT_REMINDER_PERIOD": "0",
             "DISTSERVER_JOBS_REVIEW_DIGEST_PERIOD": "0",
             "DISTSERVER_JOBS_ALERTS_PERIOD": "0",
+            "DISTSERVER_JOBS_COPY_PLAN_PERIOD": "0",
         }
         command = [sys.executable, "-m", "distserver.cli", "jobs", "scheduler", "--once"]
         procs = [

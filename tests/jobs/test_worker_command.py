@@ -87,4 +87,5 @@ def test_status_prints_backlog_and_failures_per_queue(make_app: Any) -> None:
         "mail\t0\t0",
         "webhooks\t0\t0",
         "maintenance\t0\t0",
+        "copies\t0\t0",
     ]

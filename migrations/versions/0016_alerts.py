@@ -1,7 +1,7 @@
 """alerts on misuse
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01
 
 Alerts raised by the rules of tiers/alerts/rules.toml over the sealed audit log, the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

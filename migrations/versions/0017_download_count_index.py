@@ -1,7 +1,7 @@
 """download count index
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-01
 
 An index on audit events by (model, tag, occurred_at): every download count (the
@@ -13,7 +13,7 @@ index finds without reading the model's other events.
 from alembic import op
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -142,7 +142,8 @@ def decide(
             session.get(User, application.user_id),
             session.get(Model, application.model_id),
         )
-        assert user is not None and model is not None
+        assert user is not None
+        assert model is not None
         rows.append((application, user, model))
     for application, user, model in rows:
         if decision == "approve":
@@ -165,7 +166,8 @@ def withdraw(session: Session, app_id: int, actor: Principal) -> Application:
     application.status, application.decided_at = "withdrawn", utcnow()
     model = session.get(Model, application.model_id)
     user = session.get(User, application.user_id)
-    assert model is not None and user is not None
+    assert model is not None
+    assert user is not None
     record(
         session,
         EventTag.APPLICATION_WITHDRAWN,
@@ -203,7 +205,8 @@ def renew(
         )
         answers = json.loads(previous) if previous else {}
     user, model = session.get(User, grant.user_id), session.get(Model, grant.model_id)
-    assert user is not None and model is not None
+    assert user is not None
+    assert model is not None
     return submit(
         session,
         tiers,

@@ -148,7 +148,8 @@ def remind_expiring(session: Session, days: int, now: datetime | None = None) ->
     for grant in grants:
         user = session.get(User, grant.user_id)
         model = session.get(Model, grant.model_id) if grant.model_id else None
-        assert user is not None and grant.expires_at is not None
+        assert user is not None
+        assert grant.expires_at is not None
         where = model.ref if model else "all models"
         ok = _send(
             user.email,

@@ -48,7 +48,8 @@ def application_dict(
     user = session.get(User, application.user_id)
     model = session.get(Model, application.model_id)
     decider = session.get(User, application.decided_by_id) if application.decided_by_id else None
-    assert user is not None and model is not None
+    assert user is not None
+    assert model is not None
     out: dict[str, Any] = {
         "id": application.id,
         "user": user.email,

@@ -160,8 +160,12 @@ class _Request:
         self, g: fastfacts.Gathered, decision: Decision, tag: EventTag, link_id: str, new: bool
     ) -> Served:
         """Count, record and (if `new`) store the link in one statement; what to sign."""
-        assert g.principal is not None and g.model is not None and g.path is not None
-        assert g.sha256 is not None and g.size is not None and g.commit is not None
+        assert g.principal is not None
+        assert g.model is not None
+        assert g.path is not None
+        assert g.sha256 is not None
+        assert g.size is not None
+        assert g.commit is not None
         principal, tier = g.principal, decision.tier or ""
         event = self._event(
             tag,
@@ -222,7 +226,9 @@ class _Request:
     def _over_quota(self, g: fastfacts.Gathered, decision: Decision) -> Decision:
         """The policy's refusal had the counter been full (another request filled it
         between the facts and the upsert): decide again on a full count."""
-        assert g.access is not None and decision.tier and decision.quota is not None
+        assert g.access is not None
+        assert decision.tier
+        assert decision.quota is not None
         full: Mapping[str, int] = {**g.access.used_today, decision.tier: decision.quota}
         over = self.decide(replace(g, access=replace(g.access, used_today=full)), g.path)
         assert over.reason == "quota_exceeded", over

@@ -21,7 +21,8 @@ def test_cli_review_orgs_reminders_and_report(app, client, world: World) -> None
     world.person("rev@example.org", roles=("reviewer",))
     app_id = apply(client, "acme/llm", manager(world, "a@example.org")).json["id"]
     listed = cli.invoke(main, ["applications", "list"])
-    assert listed.exit_code == 0 and f"{app_id}\tpending\ta@example.org" in listed.output
+    assert listed.exit_code == 0
+    assert f"{app_id}\tpending\ta@example.org" in listed.output
     assert cli.invoke(main, ["applications", "approve", str(app_id)]).exit_code == 1  # who?
     refused = cli.invoke(main, ["applications", "reject", str(app_id), "--as", "rev@example.org"])
     assert refused.exit_code == 1
@@ -47,10 +48,8 @@ def test_cli_review_orgs_reminders_and_report(app, client, world: World) -> None
         result = cli.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
     report = cli.invoke(main, ["access", "report", "--format", "csv"])
-    assert (
-        report.exit_code == 0
-        and "a@example.org,researcher,acme/llm,approved,rev@example.org" in report.output
-    )
+    assert report.exit_code == 0
+    assert "a@example.org,researcher,acme/llm,approved,rev@example.org" in report.output
 
 
 def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -73,12 +72,11 @@ def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_pat
         assert apply(client, "acme/llm", headers).json["error"]["code"] == "invalid_answers"
         answers = {**ANSWERS, "country": "de"}
         missing = apply(client, "acme/llm", headers, answers=answers)
-        assert (
-            missing.status_code == 409
-            and "model_agreement_sha256" in missing.json["error"]["message"]
-        )
+        assert missing.status_code == 409
+        assert "model_agreement_sha256" in missing.json["error"]["message"]
         ok = apply(client, "acme/llm", headers, answers=answers, model_agreement_sha256=addendum)
-        assert ok.status_code == 201 and ok.json["answers"]["country"] == "DE"
+        assert ok.status_code == 201
+        assert ok.json["answers"]["country"] == "DE"
         assert apply(client, "acme/plain", headers).status_code == 201  # no extra terms there
         assert not [m for m in read_outbox() if m["to"] == "rev@example.org"]  # digest only
         client.post(

@@ -35,7 +35,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     created = client.post(
         "/api/v1/orgs", json={"slug": "lab", "name": "Partner Lab"}, headers=admin
     )
-    assert created.status_code == 201 and created.json["tier"] == "vetted_partner"
+    assert created.status_code == 201
+    assert created.json["tier"] == "vetted_partner"
     added = client.post(
         "/api/v1/orgs/lab/members",
         json={"email": "lead@example.org", "role": "manager"},
@@ -58,7 +59,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     signed = client.post(
         "/api/v1/orgs/lab/agreement", json={"signed_by": "Dr. Director"}, headers=admin
     )
-    assert signed.status_code == 201 and signed.json["agreement"]["version"] == "1"
+    assert signed.status_code == 201
+    assert signed.json["agreement"]["version"] == "1"
     assert link(client, "acme/llm", member_headers).status_code == 201
     assert client.get("/api/v1/me/access", headers=member_headers).json["organizations"][0][
         "agreement_current"
@@ -76,7 +78,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     removed = client.delete(f"/api/v1/orgs/lab/members/{member.user.id}", headers=lead)
     assert removed.status_code == 200, removed.json
     refused = link(client, "acme/llm", member_headers)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "no_grant"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "no_grant"
 
 
 class Receiver:
@@ -217,7 +220,8 @@ def test_every_access_change_is_an_audit_event(client, world: World, receiver: R
     print("audit events per access change:", found)
     assert found == expected
     rejected = world.events("access:application:rejected")[0]
-    assert rejected.actor == "rev@example.org" and rejected.model == "acme/llm"
+    assert rejected.actor == "rev@example.org"
+    assert rejected.model == "acme/llm"
     # Every one of those went out to the '*' webhook as well, except its own creation.
     drain()
     assert len(receiver.received) >= 7

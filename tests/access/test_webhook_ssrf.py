@@ -92,7 +92,8 @@ def test_webhook_ssrf_loopback_target_is_refused_unless_allow_listed(hook_app: F
         delivery = _deliver_once(listener.url)
         assert listener.received == []
         assert delivery.last_status is None
-        assert delivery.last_error is not None and delivery.last_error.startswith("refused target")
+        assert delivery.last_error is not None
+        assert delivery.last_error.startswith("refused target")
         # The same hook once an operator names loopback in the allow-list.
         hook_app.config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK
         assert webhooks.deliver(db.session, [delivery.id], timeout=3) == 1

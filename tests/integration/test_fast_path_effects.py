@@ -226,9 +226,8 @@ def test_a_new_agreement_version_is_asked_for_at_once(make_app, tmp_path: Path) 
     )
     try:
         refused = link(newer, person)
-        assert refused.status_code == 403 and refused.json["error"]["code"] == (
-            "agreement_required"
-        )
+        assert refused.status_code == 403
+        assert refused.json["error"]["code"] == ("agreement_required")
         assert "version 2" in refused.json["error"]["message"]
         with app.app_context():
             assert [e.reason for e in world.events("download:link:refused")] == [

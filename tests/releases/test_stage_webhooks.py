@@ -33,6 +33,7 @@ def test_halt_and_resume_are_delivered_to_subscribed_webhooks(world: World) -> N
             secret, h["X-Distserver-Timestamp"], first["body"], h["X-Distserver-Signature"]
         )
         body = json.loads(first["body"])
-        assert body["data"]["model"] == "acme/llm" and body["data"]["reason"] == "suspected leak"
+        assert body["data"]["model"] == "acme/llm"
+        assert body["data"]["reason"] == "suspected leak"
     finally:
         receiver.close()

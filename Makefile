@@ -17,8 +17,9 @@ bootstrap:
 test: bootstrap
 	scripts/run-tests.sh $(ARGS)
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+# ruff, mypy, import-linter and `distserver db check` (scripts/lint.sh); the test command runs it first.
+lint: bootstrap
+	scripts/lint.sh
 
 fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

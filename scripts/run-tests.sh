@@ -5,8 +5,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PYTHONUNBUFFERED=1
 mkdir -p test-artifacts
-"$VENV/bin/ruff" check . || exit 1
-"$VENV/bin/ruff" format --check . || exit 1
+scripts/lint.sh || exit 1  # the gates of `make lint` come first
 "$VENV/bin/python" -m pytest "$@"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import AgreementAcceptance, Grant
@@ -32,7 +32,7 @@ def require_tier(tiers: Mapping[str, Tier], name: str) -> Tier:
 def live_grants(session: Session, user_id: int, model: Model | None) -> list[Grant]:
     """Unrevoked grants of the user for this model or for all models (expired included,
     so the policy can tell 'expired' from 'never had one')."""
-    scope = Grant.model_id.is_(None)
+    scope: ColumnElement[bool] = Grant.model_id.is_(None)
     if model is not None:
         scope = or_(scope, Grant.model_id == model.id)
     query = select(Grant).where(Grant.user_id == user_id, Grant.revoked_at.is_(None), scope)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -85,7 +86,7 @@ def verification_token(user: User) -> str:
     return _signer("verify").dumps({"u": user.id, "e": user.email})
 
 
-def _read_link(purpose: str, token: str, max_age: int, what: str, renew: str) -> dict:
+def _read_link(purpose: str, token: str, max_age: int, what: str, renew: str) -> dict[str, Any]:
     """The payload of a mailed link, or BadRequest saying it expired or is not valid."""
     try:
         return _signer(purpose).loads(token, max_age=max_age)

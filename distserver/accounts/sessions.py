@@ -60,8 +60,8 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
     outright rather than treated as anonymous."""
     cached = request.environ.get(PRINCIPAL_KEY)
     if cached is not None:
-        principal, scopes = cached
-        if scopes is not None and scope not in scopes:
+        principal, cached_scopes = cached
+        if cached_scopes is not None and scope not in cached_scopes:
             raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
         return principal
     session = session or db.session

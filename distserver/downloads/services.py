@@ -111,7 +111,10 @@ def request_link(
     decision, copy = _decide_with_copy(session, rt, principal, target, now, path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, door, path)
-    assert target.model and target.revision and target.file and decision.tier
+    assert target.model
+    assert target.revision
+    assert target.file
+    assert decision.tier
     served = _served(target, copy)
     link = DownloadLink(
         id=secrets.token_urlsafe(16),
@@ -158,7 +161,8 @@ def use_link(
         raise NotFound("No such download link, or it has expired.", code="not_found")
     model = session.get(Model, link.model_id)
     revision = session.get(Revision, link.revision_id)
-    assert model is not None and revision is not None
+    assert model is not None
+    assert revision is not None
     target = Target(model, revision, find_file(session, revision, link.path), model.ref)
     decision, copy = _decide_with_copy(session, rt, principal, target, now, link.path)
     if not decision.allowed:
@@ -262,7 +266,8 @@ def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision
 def _copy(
     session: Session, rt: Runtime, principal: Principal, target: Target, decision: Decision
 ) -> MarkedCopy | None:
-    assert principal.user_id is not None and target.file is not None
+    assert principal.user_id is not None
+    assert target.file is not None
     tier = rt.tiers[decision.tier or ""]
     return copy_for(session, rt, principal.user_id, tier, target.file, actor=principal)
 
@@ -273,11 +278,11 @@ def _lock_counter(session: Session, subject: str, tier: str, day: str) -> int:
     its database write lock)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(QuotaCounter).values(subject=subject, tier=tier, day=day, used=0)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["subject", "tier", "day"],
         set_={"used": stmt.excluded.used + QuotaCounter.used},
     ).returning(QuotaCounter.used)
-    return session.execute(stmt).scalar_one()
+    return session.execute(upsert).scalar_one()
 
 
 def _count(session: Session, subject: str, tier: str, day: str) -> None:
@@ -326,7 +331,8 @@ def _record_issue(
     link_id: str,
     copy: MarkedCopy | None = None,
 ) -> None:
-    assert target.revision and target.file
+    assert target.revision
+    assert target.file
     data = issue_data(rt, decision, door, copy)
     record(
         session,
@@ -356,7 +362,8 @@ class Served:
 
 
 def _served(target: Target, copy: MarkedCopy | None) -> Served:
-    assert target.file and target.revision
+    assert target.file
+    assert target.revision
     return Served(
         key=copy.key if copy else blob_key(target.file.sha256),
         filename=posixpath.basename(target.file.path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
+from werkzeug.wrappers import Response as Redirect
 
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.audit.service import record
@@ -21,7 +22,7 @@ downloads = Blueprint("downloads", __name__)
 
 @downloads.get("/dl/<link_id>")
 @anonymous_downloads
-def follow_link(link_id: str) -> Response:
+def follow_link(link_id: str) -> Redirect:
     rt = current_runtime()
     raw = request_token()
     base_url = external_base() + "/"

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -119,7 +119,7 @@ def live_copies(session: Session, user_id: int, shas: set[str]) -> dict[str, Mar
 class _Prefixed:
     """A reader that yields ``head`` and then the rest of ``body`` (already past it)."""
 
-    def __init__(self, head: bytes, body: BinaryIO) -> None:
+    def __init__(self, head: bytes, body: IO[bytes]) -> None:
         self.head, self.body = head, body
 
     def read(self, n: int = -1) -> bytes:

@@ -9,6 +9,7 @@ go through distserver.audit.queries, the same code as GET /api/v1/audit/events."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -23,6 +24,7 @@ from flask import (
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.wrappers import Response as Redirect
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
@@ -34,6 +36,7 @@ from distserver.audit import queries
 from distserver.catalog.models import Model
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.inputs import int_arg
 from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
@@ -122,7 +125,7 @@ def release_console(namespace: str, name: str) -> str:
     )
 
 
-def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Response:  # type: ignore[no-untyped-def]
+def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Redirect:  # type: ignore[no-untyped-def]
     """Run one release service for the signed-in person; flash its outcome or refusal."""
     principal, model = _staff_model(namespace, name, write=False)
     if not form.validate_on_submit():
@@ -140,7 +143,7 @@ def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Respo
 
 @staff.post("/models/<namespace>/<name>/release/evaluations")
 @login_required
-def evaluate(namespace: str, name: str) -> Response:
+def evaluate(namespace: str, name: str) -> Redirect:
     form = EvaluationForm()
     form.name.choices = [SelectChoice(form.name.data or "", "")]  # the service checks it
     plans = current_runtime().plans
@@ -157,7 +160,7 @@ def evaluate(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/signoffs")
 @login_required
-def signoff(namespace: str, name: str) -> Response:
+def signoff(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     plans = current_runtime().plans
     return _act(
@@ -171,7 +174,7 @@ def signoff(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/promote")
 @login_required
-def promote(namespace: str, name: str) -> Response:
+def promote(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     plans = current_runtime().plans
     return _act(
@@ -185,7 +188,7 @@ def promote(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/demote")
 @login_required
-def demote(namespace: str, name: str) -> Response:
+def demote(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     plans = current_runtime().plans
     return _act(
@@ -199,7 +202,7 @@ def demote(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/halt")
 @login_required
-def halt(namespace: str, name: str) -> Response:
+def halt(namespace: str, name: str) -> Redirect:
     form = HaltForm()
     return _act(
         namespace,
@@ -212,7 +215,7 @@ def halt(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/resume")
 @login_required
-def resume(namespace: str, name: str) -> Response:
+def resume(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     return _act(
         namespace,
@@ -227,10 +230,10 @@ def resume(namespace: str, name: str) -> Response:
 
 
 def _audit_page(
-    template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra
-) -> str:  # type: ignore[no-untyped-def]
+    template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra: Any
+) -> str:
     queries.require_auditor(current_principal())
-    cursor = queries.int_arg(request.args, "cursor", None, 1)
+    cursor = int_arg(request.args, "cursor", None, 1)
     rows, after = queries.events_page(db.session, where, cursor=cursor, limit=PAGE_SIZE)
     now = datetime.now(UTC)
     # The charts cover the model and user filters; they always count issued links.

@@ -7,13 +7,12 @@ from typing import Any
 import click
 from flask import current_app
 
-from distserver.access.policy import Principal
 from distserver.accounts.services import get_user, principal_for
-from distserver.audit.service import SYSTEM
 from distserver.catalog.models import Model
 from distserver.catalog.names import split_ref
 from distserver.catalog.services import require_model
 from distserver.extensions import db
+from distserver.identity import SYSTEM, Principal
 from distserver.runtime import Runtime, current_runtime
 
 as_option = click.option(

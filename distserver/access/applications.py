@@ -21,16 +21,15 @@ from sqlalchemy.orm import Session
 from distserver.access import notifications, webhooks
 from distserver.access.forms import validate_answers
 from distserver.access.models import Application, Grant
-from distserver.access.policy import Principal
 from distserver.access.services import accept_agreement, new_grant, require_tier
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden, NotFound
+from distserver.identity import Principal, require_role
 
 REVIEWERS = frozenset({"reviewer", "admin"})
 STATUSES = ("pending", "approved", "rejected", "withdrawn")

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from distserver.access.models import Application, Grant
 from distserver.accounts.models import User, UserRole
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
+from distserver.identity import SYSTEM
 from distserver.mail import send_mail
 from distserver.urls import external_url
 

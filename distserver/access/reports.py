@@ -22,12 +22,11 @@ from distserver.access.models import (
     Organization,
 )
 from distserver.access.organizations import current_agreement
-from distserver.access.policy import Principal
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
-from distserver.accounts.staff import require_role
 from distserver.catalog.models import Model
 from distserver.db import utcnow
+from distserver.identity import Principal, require_role
 
 REPORT_ROLES = frozenset({"reviewer", "admin", "auditor"})
 REPORT_COLUMNS = (

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import AgreementAcceptance, Grant
-from distserver.access.policy import AccessFacts, GrantFacts, Principal
+from distserver.access.policy import AccessFacts, GrantFacts
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
 from distserver.audit.service import record
@@ -19,6 +19,7 @@ from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.downloads.models import QuotaCounter
 from distserver.errors import BadRequest, NotFound
+from distserver.identity import Principal
 
 
 def require_tier(tiers: Mapping[str, Tier], name: str) -> Tier:
@@ -129,7 +130,7 @@ def revoke_grants(
 def revoke_grant(session: Session, grant_id: int, actor: Principal) -> Grant:
     """Revoke one grant by id (reviewers and admins); effective on the next request."""
     from distserver.access import webhooks
-    from distserver.accounts.staff import require_role
+    from distserver.identity import require_role
 
     require_role(actor, frozenset({"reviewer", "admin"}), "revoke grants", allow_system=True)
     grant = session.get(Grant, grant_id)

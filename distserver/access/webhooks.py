@@ -33,12 +33,11 @@ from sqlalchemy.orm import Session
 
 from distserver import outbound
 from distserver.access.models import Webhook, WebhookDelivery
-from distserver.access.policy import Principal
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
+from distserver.identity import Principal, require_role
 
 ADMIN = frozenset({"admin"})
 BACKOFF_BASE = timedelta(seconds=30)

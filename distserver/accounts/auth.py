@@ -19,7 +19,6 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import ApiToken, User
 from distserver.accounts.passwords import hash_password, needs_rehash, verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
@@ -27,6 +26,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Unauthorized
+from distserver.identity import Principal
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024

@@ -7,11 +7,11 @@ from flask import session as web_session
 from flask_login import current_user, user_loaded_from_cookie
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import User
 from distserver.accounts.services import authenticate_token, principal_for
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
+from distserver.identity import Principal
 from distserver.inputs import parse_int
 
 PRINCIPAL_KEY = "distserver.principal"

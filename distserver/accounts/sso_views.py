@@ -9,7 +9,6 @@ from authlib.integrations.base_client.errors import OAuthError
 from flask import flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from distserver.access.policy import Principal
 from distserver.accounts import sso
 from distserver.accounts.forms import LinkForm
 from distserver.accounts.models import User
@@ -20,6 +19,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.errors import DistserverError
 from distserver.extensions import db, limiter
+from distserver.identity import Principal
 from distserver.urls import external_url
 
 LINK_KEY = "sso_link"

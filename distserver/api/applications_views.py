@@ -13,12 +13,11 @@ from flask import Response, jsonify, request
 from distserver.access import applications as apps
 from distserver.access import organizations as orgs
 from distserver.access import reports, webhooks
-from distserver.access.policy import Principal, may_see
+from distserver.access.policy import may_see
 from distserver.access.services import accept_agreement, require_tier, revoke_grant
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
 from distserver.catalog.models import Model
@@ -26,6 +25,7 @@ from distserver.catalog.names import check_names
 from distserver.catalog.services import find_model
 from distserver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from distserver.extensions import db
+from distserver.identity import Principal, require_role
 from distserver.releases.services import model_facts
 from distserver.runtime import current_runtime
 

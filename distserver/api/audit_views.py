@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
@@ -23,6 +22,7 @@ from distserver.errors import (
     Unavailable,
 )
 from distserver.extensions import db
+from distserver.identity import Principal
 from distserver.inputs import int_arg
 from distserver.runtime import current_runtime
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from distserver.access.policy import Principal, may_see
+from distserver.access.policy import may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
@@ -17,6 +17,7 @@ from distserver.catalog.names import check_names
 from distserver.catalog.services import find_model
 from distserver.errors import Forbidden, NotFound, Unauthorized
 from distserver.extensions import db
+from distserver.identity import Principal
 from distserver.releases import services
 from distserver.releases.gates import GateStatus, gate_status
 from distserver.runtime import current_runtime

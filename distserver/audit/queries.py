@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.export import export_line
 from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
 from distserver.errors import BadRequest, Forbidden, Unauthorized
+from distserver.identity import Principal
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})

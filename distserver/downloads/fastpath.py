@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from distserver.access.policy import AccessFacts, Decision, Principal, decide
+from distserver.access.policy import AccessFacts, Decision, decide
 from distserver.accounts import tokens
 from distserver.accounts.services import LAST_USED_RESOLUTION
 from distserver.audit.service import event_values
@@ -43,6 +43,7 @@ from distserver.downloads.services import (
 from distserver.errors import NotFound
 from distserver.extensions import limiter
 from distserver.fingerprint.copies import is_weights
+from distserver.identity import Principal
 from distserver.observability.metrics import timed_fast_link
 from distserver.runtime import Runtime
 from distserver.storage.base import blob_key

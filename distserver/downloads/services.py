@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import AccessFacts, Decision, ModelFacts, Principal, decide
+from distserver.access.policy import AccessFacts, Decision, ModelFacts, decide
 from distserver.access.services import gather_facts, today
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
@@ -37,6 +37,7 @@ from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.downloads.records import issue_data, link_outcome, refusal_data
 from distserver.errors import DistserverError, NotFound
 from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
+from distserver.identity import Principal
 from distserver.observability.metrics import metered_link
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime

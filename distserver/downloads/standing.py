@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Decision, Principal
+from distserver.access.policy import Decision
 from distserver.catalog.models import File, Model
 from distserver.catalog.services import first_file, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import Target, _copy, _decide, _wants
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
+from distserver.identity import Principal
 from distserver.runtime import Runtime
 
 

@@ -23,9 +23,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import User
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model, Revision
 from distserver.catalog.services import resolve_revision
@@ -36,6 +35,7 @@ from distserver.fingerprint.copies import is_weights, remove_copies_for_ended_gr
 from distserver.fingerprint.keys import load_keys, new_key
 from distserver.fingerprint.models import FingerprintCopy
 from distserver.fingerprint.trace import DEFAULT_THRESHOLD, TraceResult, trace_file, verdict
+from distserver.identity import SYSTEM, Principal
 from distserver.runtime import Runtime
 from distserver.storage.base import Storage, blob_key
 

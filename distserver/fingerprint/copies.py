@@ -36,15 +36,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Grant
-from distserver.access.policy import Principal
 from distserver.access.tiers import Tier
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
 from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.keys import load_keys
 from distserver.fingerprint.models import FingerprintCopy
+from distserver.identity import SYSTEM, Principal
 from distserver.runtime import Runtime
 from distserver.storage.base import Storage, blob_key
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import ModelFacts, Principal, lists_files, may_see
+from distserver.access.policy import ModelFacts, lists_files, may_see
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
 from distserver.catalog.services import find_file
@@ -20,6 +20,7 @@ from distserver.downloads.services import AccessDenied, locate
 from distserver.downloads.standing import model_access
 from distserver.errors import BadRequest
 from distserver.hf.refusals import not_found
+from distserver.identity import Principal
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime
 

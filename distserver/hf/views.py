@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
-from distserver.access.policy import Principal, lists_files
+from distserver.access.policy import lists_files
 from distserver.accounts.sessions import current_principal
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.counts import recent_downloads
@@ -37,6 +37,7 @@ from distserver.hf import hf
 from distserver.hf.lookup import Found, find_visible, require_file, require_standing
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
+from distserver.identity import Principal
 from distserver.runtime import Runtime, current_runtime
 from distserver.urls import external_base
 

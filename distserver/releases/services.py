@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access import webhooks
-from distserver.access.policy import ModelFacts, Principal
-from distserver.accounts.staff import require_role
-from distserver.audit.service import SYSTEM, record
+from distserver.access.policy import ModelFacts
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict
+from distserver.identity import SYSTEM, Principal, require_role
 from distserver.releases.evidence import (  # the evidence API, re-exported
     TRANSITION_ROLES as TRANSITION_ROLES,
 )

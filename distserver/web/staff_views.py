@@ -30,12 +30,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.api.release_views import READ_ROLES, _staff_model
 from distserver.audit import queries
 from distserver.catalog.models import Model
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.inputs import int_arg
 from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES

@@ -19,18 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Application, Grant
-from distserver.access.policy import (
-    AccessFacts,
-    Decision,
-    GrantFacts,
-    ModelFacts,
-    Principal,
-    decide,
-    may_see,
-)
+from distserver.access.policy import AccessFacts, Decision, GrantFacts, ModelFacts, decide, may_see
 from distserver.access.services import gather_facts, today
 from distserver.access.tiers import Tier
 from distserver.catalog.models import File, Model, Revision
+from distserver.identity import Principal
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
 from distserver.runtime import Runtime

@@ -24,9 +24,9 @@ from flask import Flask
 from distserver import outbound
 from distserver.access import webhooks
 from distserver.access.models import WebhookDelivery
-from distserver.audit.service import SYSTEM
 from distserver.errors import ConfigError
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import drain
 
 LOOPBACK = ["127.0.0.0/8"]

@@ -12,9 +12,9 @@ from flask import Flask
 
 from distserver.accounts.second_factor import check_code
 from distserver.accounts.services import create_token, principal_for
-from distserver.accounts.staff import require_role
 from distserver.errors import Forbidden
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.releases import services
 from tests.accounts.helpers import PASSWORD, csrf, csrf_from, sign_in
 from tests.releases.support import staff

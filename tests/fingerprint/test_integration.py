@@ -20,12 +20,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from distserver.access.services import add_grant, revoke_grants
-from distserver.audit.service import SYSTEM
 from distserver.cli import main
 from distserver.extensions import db
 from distserver.fingerprint import SafetensorsReader, read_header, write_safetensors
 from distserver.fingerprint.copies import remove_copies_for_ended_grants
 from distserver.fingerprint.models import FingerprintCopy
+from distserver.identity import SYSTEM
 from tests.hf.live import HubClient, LiveServer
 from tests.support.s3fixtures import s3_settings
 from tests.support.world import World, sha256

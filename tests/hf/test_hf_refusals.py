@@ -10,8 +10,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services as releases
 from tests.hf.live import Hub
 

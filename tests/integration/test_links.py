@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services as releases
 from tests.support.world import DEFAULT_FILES, World, sha256
 

@@ -11,10 +11,10 @@ import time_machine
 from distserver.access.models import Grant
 from distserver.access.services import revoke_grants
 from distserver.accounts.models import ApiToken
-from distserver.audit.service import SYSTEM
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import halt
 from distserver.runtime import current_runtime
 from tests.support.world import World

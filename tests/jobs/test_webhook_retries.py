@@ -15,8 +15,8 @@ from flask import Flask
 
 from distserver.access import webhooks
 from distserver.access.models import WebhookDelivery
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import backlog, failed, failed_count
 from tests.access.test_orgs_webhooks import Receiver
 from tests.jobs.support import redis_settings, running_worker, wait_for

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from distserver.access import webhooks
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import drain
 from distserver.releases import services as releases
 from tests.access.test_orgs_webhooks import Receiver

@@ -13,11 +13,11 @@ from distserver.access.policy import (
     AccessFacts,
     GrantFacts,
     ModelFacts,
-    Principal,
     decide,
 )
 from distserver.access.tiers import load_tiers
 from distserver.config import PROJECT_DIR
+from distserver.identity import Principal
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TIERS = load_tiers(PROJECT_DIR / "tiers")

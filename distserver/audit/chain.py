@@ -54,7 +54,8 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def _field(name: str, event: Mapping[str, Any]) -> Any:
+def chained_value(name: str, event: Mapping[str, Any]) -> Any:
+    """The event's field `name` as the chain hashes it (ValueError when it is missing)."""
     try:
         value = event[name]
     except KeyError:
@@ -74,14 +75,15 @@ def _field(name: str, event: Mapping[str, Any]) -> Any:
     return value
 
 
-def _dumps(value: Any) -> str:
+def compact_json(value: Any) -> str:
+    """JSON text with no whitespace, keys in the order given: the hashed and exported form."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """The bytes the chain hashes for one event; see the module docstring for the format.
     Extra keys in `event` are ignored; a missing field or a wrongly typed value raises."""
-    return _dumps([_field(name, event) for name in CHAINED_FIELDS]).encode("utf-8")
+    return compact_json([chained_value(name, event) for name in CHAINED_FIELDS]).encode("utf-8")
 
 
 def event_fields(row: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from distserver.audit.chain import CHAINED_FIELDS, _dumps, _field
+from distserver.audit.chain import CHAINED_FIELDS, chained_value, compact_json
 from distserver.audit.checkpoints import Checkpoint, is_hash_hex, parse_utc
 
 
@@ -35,12 +35,14 @@ def export_line(seq: int, event: Mapping[str, Any], hash_hex: str) -> str:
     then the chained fields in order, values written as in the canonical encoding."""
     if type(seq) is not int or seq < 0 or not is_hash_hex(hash_hex):
         raise ValueError("seq must be a non-negative int and hash 64 lowercase hex digits")
-    return _dumps({"seq": seq, "hash": hash_hex} | {n: _field(n, event) for n in CHAINED_FIELDS})
+    return compact_json(
+        {"seq": seq, "hash": hash_hex} | {n: chained_value(n, event) for n in CHAINED_FIELDS}
+    )
 
 
 def export_checkpoint_line(cp: Checkpoint) -> str:
     """An export line carrying a checkpoint: {"checkpoint": {seq, head_hash, ...}}."""
-    return _dumps({"checkpoint": cp.to_dict()})
+    return compact_json({"checkpoint": cp.to_dict()})
 
 
 def export_lines(

@@ -38,7 +38,7 @@ from distserver.downloads.services import (
     AccessDenied,
     IssuedLink,
     Served,
-    _sign,
+    signed_link,
 )
 from distserver.errors import NotFound
 from distserver.extensions import limiter
@@ -280,7 +280,7 @@ def issue_link(
         link_id = secrets.token_urlsafe(16)
         served = req.issue(g, decision, EventTag.LINK_ISSUED, link_id, new=True)
     # Committed and the connection returned: only now is the URL signed.
-    return _sign(rt, link_id, served, decision, req.now, base_url)
+    return signed_link(rt, link_id, served, decision, req.now, base_url)
 
 
 @timed_fast_link
@@ -316,4 +316,4 @@ def reuse_link(
         if not decision.allowed:
             req.refuse(g, decision, g.model.ref, g.path)
         served = req.issue(g, decision, EventTag.LINK_USED, link_id, new=False)
-    return _sign(rt, link_id, served, decision, req.now, base_url)
+    return signed_link(rt, link_id, served, decision, req.now, base_url)

@@ -137,7 +137,7 @@ def request_link(
     )
     session.commit()
     link_outcome(door, decision, fast=False)
-    return _sign(rt, link.id, served, decision, now, base_url)
+    return signed_link(rt, link.id, served, decision, now, base_url)
 
 
 @metered_link
@@ -174,7 +174,7 @@ def use_link(
     )
     session.commit()
     link_outcome("dl", decision, fast=False)
-    return _sign(rt, link.id, served, decision, now, base_url)
+    return signed_link(rt, link.id, served, decision, now, base_url)
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def _judge(
     )
 
 
-def _decide(
+def decide_standing(
     session: Session,
     rt: Runtime,
     principal: Principal,
@@ -238,8 +238,8 @@ def _decide_with_copy(
     if not first.allowed:
         return first, None
     copy = (
-        _copy(session, rt, principal, target, first)
-        if _wants(rt, principal, target, first)
+        marked_copy(session, rt, principal, target, first)
+        if wants_marked_copy(rt, principal, target, first)
         else None
     )
     if first.quota is None:
@@ -260,11 +260,13 @@ def _decide_with_copy(
     return decision, copy
 
 
-def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision) -> bool:
+def wants_marked_copy(
+    rt: Runtime, principal: Principal, target: Target, decision: Decision
+) -> bool:
     return wants_copy(rt.tiers.get(decision.tier or ""), principal, target.file)
 
 
-def _copy(
+def marked_copy(
     session: Session, rt: Runtime, principal: Principal, target: Target, decision: Decision
 ) -> MarkedCopy | None:
     assert principal.user_id is not None
@@ -375,7 +377,7 @@ def _served(target: Target, copy: MarkedCopy | None) -> Served:
     )
 
 
-def _sign(
+def signed_link(
     rt: Runtime, link_id: str, served: Served, decision: Decision, now: datetime, base_url: str
 ) -> IssuedLink:
     url = rt.storage.signed_url(

@@ -224,7 +224,7 @@ def test_canonical_bytes_are_injective_on_random_events():
         if rng.random() < 0.5:
             event = flip_field(rng, event)
         raw = ch.canonical_bytes(event)
-        key = tuple(ch._field(n, event) for n in ch.CHAINED_FIELDS)
+        key = tuple(ch.chained_value(n, event) for n in ch.CHAINED_FIELDS)
         assert seen.setdefault(raw, key) == key, i
         assert json.loads(raw) == list(key)  # decodable, hence injective
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distserver.errors import Forbidden
+from distserver.errors import Forbidden, Unauthorized
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class Principal:
 
 # The operator at the server's shell (a CLI command without --as) and the scheduler.
 SYSTEM = Principal(address="local", email="system")
+
+
+def require_signed_in(actor: Principal) -> None:
+    """Raise Unauthorized (login_required) for an anonymous actor."""
+    if actor.anonymous:
+        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
 
 
 def require_role(

@@ -18,8 +18,8 @@ from distserver.audit.export import export_line
 from distserver.audit.models import AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
 from distserver.audit.verify import csv_rows, csv_writer, stream_sealed
-from distserver.errors import BadRequest, Forbidden, Unauthorized
-from distserver.identity import Principal
+from distserver.errors import BadRequest, Forbidden
+from distserver.identity import Principal, require_signed_in
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
@@ -28,8 +28,7 @@ DOWNLOAD_TAG = str(EventTag.LINK_ISSUED)
 
 def require_auditor(principal: Principal) -> None:
     """Only signed-in, unsuspended auditors and admins read the audit log."""
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    require_signed_in(principal)
     if principal.suspended or not principal.roles & AUDIT_ROLES:
         raise Forbidden("Only auditors and admins may read the audit log.", code="forbidden")
 

@@ -29,8 +29,9 @@ from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from distserver import guards
 from distserver.accounts.sessions import current_principal
-from distserver.api.release_views import READ_ROLES, _staff_model
+from distserver.api.release_views import READ_ROLES
 from distserver.audit import queries
 from distserver.catalog.models import Model
 from distserver.errors import BadRequest, DistserverError
@@ -101,7 +102,7 @@ def index() -> str:
 @staff.get("/models/<namespace>/<name>/release")
 @login_required
 def release_console(namespace: str, name: str) -> str:
-    principal, model = _staff_model(namespace, name, write=False)
+    principal, model = guards.staff_model(namespace, name, READ_ROLES, scope="read")
     plan = current_runtime().plans[model.plan]
     state = services.release_state(db.session, model)
     status = gate_status(db.session, model, current_runtime().plans, state=state)
@@ -127,7 +128,7 @@ def release_console(namespace: str, name: str) -> str:
 
 def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Redirect:  # type: ignore[no-untyped-def]
     """Run one release service for the signed-in person; flash its outcome or refusal."""
-    principal, model = _staff_model(namespace, name, write=False)
+    principal, model = guards.staff_model(namespace, name, READ_ROLES, scope="read")
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:

@@ -17,7 +17,6 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
-from distserver.downloads.models import QuotaCounter
 from distserver.errors import BadRequest, NotFound
 from distserver.identity import Principal
 
@@ -195,21 +194,17 @@ def gather_facts(
     session: Session,
     principal: Principal,
     model: Model | None,
-    day: str,
+    *,
+    used_today: Mapping[str, int],
     tiers: Mapping[str, Tier] | None = None,
 ) -> AccessFacts:
     """Everything the policy needs to know about what `principal` holds: live grant
     rows, plus the tier of each organisation the user belongs to whose signed
     agreement is current (see organizations.membership_grants), and the sha256 of
-    every agreement version accepted. `tiers` defaults to the app's tiers."""
-    used = {
-        c.tier: c.used
-        for c in session.scalars(
-            select(QuotaCounter).where(
-                QuotaCounter.subject == principal.quota_subject, QuotaCounter.day == day
-            )
-        )
-    }
+    every agreement version accepted. The caller passes today's quota use per tier
+    (downloads.services.quota_used: the counters are the downloads' own). `tiers`
+    defaults to the app's tiers."""
+    used = dict(used_today)
     if principal.anonymous:
         return AccessFacts(used_today=used)
     assert principal.user_id is not None

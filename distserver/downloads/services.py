@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -189,8 +189,15 @@ def _gather(
     session: Session, rt: Runtime, principal: Principal, target: Target, now: datetime
 ) -> Facts:
     model = model_facts(session, target.model, rt.plans, now=now) if target.model else None
-    access = gather_facts(session, principal, target.model, today(now), rt.tiers)
+    used = quota_used(session, principal.quota_subject, today(now))
+    access = gather_facts(session, principal, target.model, used_today=used, tiers=rt.tiers)
     return Facts(model, access)
+
+
+def quota_used(session: Session, subject: str, day: str) -> dict[str, int]:
+    """Links counted against `subject` (Principal.quota_subject) on `day`, per tier."""
+    query = select(QuotaCounter).where(QuotaCounter.subject == subject, QuotaCounter.day == day)
+    return {c.tier: c.used for c in session.scalars(query)}
 
 
 def _judge(

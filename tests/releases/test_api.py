@@ -122,7 +122,7 @@ def test_who_may_call_the_release_endpoints(client: FlaskClient, world: World) -
     for view in ("gate", "timeline"):
         assert client.get(f"{BASE}/{view}", headers=researcher.auth).status_code == 403
         assert client.get(f"{BASE}/{view}", headers=auditor.auth).status_code == 200
-        assert client.get(f"/api/v1/models/acme/secret/{view}").status_code in (401, 404)
+        assert client.get(f"/api/v1/models/acme/secret/{view}").status_code == 401
     gate = client.get(f"{BASE}/gate", headers=auditor.auth).json
     assert gate["stage"] == "research-access"
     assert gate["next_stage"] == "general-availability"

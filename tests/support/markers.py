@@ -46,6 +46,21 @@ SOURCE_PARTS: dict[str, re.Pattern[str]] = {
     ),
 }
 
+# Tests that start no extra process but run for a minute or more under load (long loops:
+# every route by every role, thousands of presigned URLs, many hostile inputs): `slow`.
+SLOW_TESTS = frozenset(
+    {
+        "tests/storage/test_sigv4.py::test_direct_presigning_equals_botocore_byte_for_byte",
+        "tests/security/test_authorization_matrix.py::test_authorization_matrix",
+        "tests/accounts/test_next.py::test_fifty_hostile_next_values_never_leave_the_site",
+        "tests/security/test_second_factor_rules.py::"
+        "test_second_factor_rules_for_sessions_and_the_tokens_they_mint",
+        "tests/audit/test_sealing.py::test_the_cli_seals_and_verifies",
+        "tests/accounts/test_enumeration.py::"
+        "test_register_takes_as_long_for_an_existing_address_as_for_a_new_one",
+    }
+)
+
 TESTS_ROOT = Path(__file__).resolve().parent.parent
 _sources: dict[Callable[..., Any], str] = {}
 
@@ -96,6 +111,8 @@ def parts_needed(item: pytest.Item) -> set[str]:
     except ValueError:
         folder = ""
     needed.update(FOLDER_PARTS.get(folder, ()))
+    if item.nodeid.split("[", 1)[0] in SLOW_TESTS:
+        needed.add("slow")
     for code in _code_of(item):
         needed.update(part for part, pattern in SOURCE_PARTS.items() if pattern.search(code))
     return needed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from distserver.access.policy import ModelFacts, may_see
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.catalog.names import check_names
 from distserver.catalog.services import find_model
@@ -15,7 +16,6 @@ from distserver.errors import Forbidden, NotFound
 from distserver.extensions import db
 from distserver.identity import Principal, require_signed_in
 from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 
 
 def principal(scope: str = "read") -> Principal:

@@ -209,7 +209,7 @@ def gather_facts(
         return AccessFacts(used_today=used)
     assert principal.user_id is not None
     if tiers is None:
-        from distserver.runtime import current_runtime
+        from distserver.app_runtime import current_runtime
 
         tiers = current_runtime().tiers
     from distserver.access.organizations import membership_grants

@@ -19,10 +19,10 @@ from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
+from distserver.app_runtime import current_runtime
 from distserver.errors import BadRequest, Forbidden, NotFound
 from distserver.extensions import db
 from distserver.identity import Principal, require_role
-from distserver.runtime import current_runtime
 
 # Ids are INTEGER keys (32-bit on PostgreSQL); a larger one names nothing, and passed
 # to the database it overflows (an error, not an answer) on SQLite and PostgreSQL.

@@ -10,6 +10,7 @@ from flask import Response, jsonify, request
 from distserver import guards
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.app_runtime import current_runtime
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
 from distserver.audit.models import AuditEvent, AuditSeal
@@ -23,7 +24,6 @@ from distserver.errors import (
 )
 from distserver.extensions import db
 from distserver.inputs import int_arg
-from distserver.runtime import current_runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 # Seqs and ids are 64-bit keys; a larger number would overflow the database driver.

@@ -24,13 +24,13 @@ from distserver import guards
 from distserver.access.policy import lists_files, may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.app_runtime import current_runtime
 from distserver.catalog.services import list_models, main_revision
 from distserver.downloads.services import locate
 from distserver.downloads.standing import model_access, recipient_copies
 from distserver.extensions import db
 from distserver.fingerprint.copies import is_weights
 from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 
 
 @api_v1.get("/models")

@@ -11,12 +11,12 @@ from flask import Response, jsonify, request
 from distserver import guards
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.extensions import db
 from distserver.identity import Principal
 from distserver.releases import services
 from distserver.releases.gates import GateStatus, gate_status
-from distserver.runtime import current_runtime
 
 WRITE_ROLES = frozenset({"safety", "admin"})
 # Auditors may read a model's gate and history; only safety and admin act.

@@ -28,6 +28,7 @@ from flask import Flask, current_app, request
 from distserver.access.policy import AccessFacts, Decision, decide
 from distserver.accounts import tokens
 from distserver.accounts.services import LAST_USED_RESOLUTION
+from distserver.app_runtime import Runtime
 from distserver.audit.service import event_values
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
@@ -45,7 +46,6 @@ from distserver.extensions import limiter
 from distserver.fingerprint.copies import is_weights
 from distserver.identity import Principal
 from distserver.observability.metrics import timed_fast_link
-from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
 # A /dl/ link id is 22 characters; anything longer names no link.

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from distserver.access.policy import AccessFacts, Decision, ModelFacts, decide
 from distserver.access.services import gather_facts, today
+from distserver.app_runtime import Runtime
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
@@ -40,7 +41,6 @@ from distserver.fingerprint.copies import MarkedCopy, copy_for, wants_copy
 from distserver.identity import Principal
 from distserver.observability.metrics import metered_link
 from distserver.releases.services import model_facts
-from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
 REASON_STATUS = {

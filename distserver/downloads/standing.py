@@ -6,13 +6,13 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from distserver.access.policy import Decision
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model
 from distserver.catalog.services import first_file, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import Target, decide_standing, marked_copy, wants_marked_copy
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
 from distserver.identity import Principal
-from distserver.runtime import Runtime
 
 
 def model_access(session: Session, rt: Runtime, principal: Principal, model: Model) -> Decision:

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, redirect, request, send_file
 from werkzeug.wrappers import Response as Redirect
 
 from distserver.accounts.sessions import client_address, current_principal
+from distserver.app_runtime import current_runtime
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.downloads.fastpath import request_token, reuse_link
@@ -13,7 +14,6 @@ from distserver.downloads.services import use_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import NotFound
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.storage.local import LocalStorage
 from distserver.urls import external_base
 

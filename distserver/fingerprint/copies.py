@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from distserver.access.models import Grant
 from distserver.access.tiers import Tier
+from distserver.app_runtime import Runtime
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
@@ -45,7 +46,6 @@ from distserver.errors import DistserverError
 from distserver.fingerprint.keys import load_keys
 from distserver.fingerprint.models import FingerprintCopy
 from distserver.identity import SYSTEM, Principal
-from distserver.runtime import Runtime
 from distserver.storage.base import Storage, blob_key
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from distserver import guards
 from distserver.access.policy import ModelFacts, lists_files
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
 from distserver.catalog.services import find_file
@@ -22,7 +23,6 @@ from distserver.downloads.standing import model_access
 from distserver.errors import BadRequest, NotFound
 from distserver.hf.refusals import not_found
 from distserver.identity import Principal
-from distserver.runtime import Runtime
 
 NO_MODEL = "No such model."
 

@@ -25,6 +25,7 @@ from flask import Response, g, jsonify, request
 
 from distserver.access.policy import lists_files
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import Runtime, current_runtime
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.counts import recent_downloads
 from distserver.downloads.doors import link_for_request
@@ -38,7 +39,6 @@ from distserver.hf.lookup import Found, find_visible, require_file, require_stan
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
 from distserver.identity import Principal
-from distserver.runtime import Runtime, current_runtime
 from distserver.urls import external_base
 
 # The Hub's page sizes for tree listings.

@@ -66,8 +66,8 @@ def seal_audit_log() -> None:
 @job("releases.tick", queue=MAINTENANCE_QUEUE, max_retries=0)
 def tick_releases() -> None:
     """Apply scheduled promotions that are due (`distserver releases tick`)."""
+    from distserver.app_runtime import current_runtime
     from distserver.releases import services
-    from distserver.runtime import current_runtime
 
     for line in services.tick(db.session, current_runtime().plans):
         log.info("opened %s", line)

@@ -15,6 +15,7 @@ from distserver.access.policy import lists_files
 from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.catalog.services import resolve_revision
 from distserver.db import utcnow
@@ -24,7 +25,6 @@ from distserver.errors import DistserverError
 from distserver.extensions import db
 from distserver.releases.evidence import timeline
 from distserver.releases.models import ReleaseState
-from distserver.runtime import current_runtime
 from distserver.urls import external_base
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm

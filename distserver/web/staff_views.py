@@ -32,6 +32,7 @@ from wtforms.validators import DataRequired, Length
 from distserver import guards
 from distserver.accounts.sessions import current_principal
 from distserver.api.release_views import READ_ROLES
+from distserver.app_runtime import current_runtime
 from distserver.audit import queries
 from distserver.catalog.models import Model
 from distserver.errors import BadRequest, DistserverError
@@ -42,7 +43,6 @@ from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
 from distserver.releases.models import ReleaseState
-from distserver.runtime import current_runtime
 from distserver.web.staff_charts import daily_chart
 
 staff = Blueprint("staff", __name__, url_prefix="/staff")

@@ -22,12 +22,12 @@ from distserver.access.models import Application, Grant
 from distserver.access.policy import AccessFacts, Decision, GrantFacts, ModelFacts, decide, may_see
 from distserver.access.services import gather_facts, today
 from distserver.access.tiers import Tier
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
 from distserver.downloads.services import quota_used
 from distserver.identity import Principal
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
-from distserver.runtime import Runtime
 
 # Any path: a listing asks about the model as a whole (a revision with files).
 ANY_FILE = "*"

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from distserver.app_runtime import current_runtime
 from distserver.downloads import fastdb
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from tests.support.world import World
 
 # Round trips per link: the facts query and the one writing statement.

@@ -21,13 +21,13 @@ from distserver.access.services import accept_agreement, revoke_grants
 from distserver.accounts.admin import change_role, suspend_user
 from distserver.accounts.models import ApiToken, User
 from distserver.accounts.services import principal_for, revoke_token
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.downloads import fastdb, fastpath
 from distserver.extensions import db
 from distserver.identity import SYSTEM
 from distserver.releases.services import demote, halt
-from distserver.runtime import current_runtime
 from tests.support.databases import TEST_SECRET
 from tests.support.tiers import tiers_with
 from tests.support.world import Person, World

@@ -11,12 +11,12 @@ import time_machine
 from distserver.access.models import Grant
 from distserver.access.services import revoke_grants
 from distserver.accounts.models import ApiToken
+from distserver.app_runtime import current_runtime
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink
 from distserver.extensions import db
 from distserver.identity import SYSTEM
 from distserver.releases.services import halt
-from distserver.runtime import current_runtime
 from tests.support.world import World
 
 

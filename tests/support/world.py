@@ -14,6 +14,7 @@ from distserver.access.services import accept_agreement, add_grant
 from distserver.accounts.models import User
 from distserver.accounts.second_factor import begin_enrolment, confirm_enrolment
 from distserver.accounts.services import create_token, create_user, principal_for
+from distserver.app_runtime import current_runtime
 from distserver.audit.models import AuditEvent
 from distserver.catalog.models import Model
 from distserver.catalog.publish import publish
@@ -21,7 +22,6 @@ from distserver.catalog.services import create_model
 from distserver.extensions import db
 from distserver.identity import SYSTEM
 from distserver.releases.services import seed_stage
-from distserver.runtime import current_runtime
 
 DEFAULT_FILES = {
     "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + bytes(range(256)) * 64,

@@ -8,12 +8,12 @@ import click
 from flask import current_app
 
 from distserver.accounts.services import get_user, principal_for
+from distserver.app_runtime import Runtime, current_runtime
 from distserver.catalog.models import Model
 from distserver.catalog.names import split_ref
 from distserver.catalog.services import require_model
 from distserver.extensions import db
 from distserver.identity import SYSTEM, Principal
-from distserver.runtime import Runtime, current_runtime
 
 as_option = click.option(
     "--as", "as_email", metavar="EMAIL", default=None, help="Whom the action is attributed to."

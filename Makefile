@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bootstrap lint fmt bench screenshots clean
+.PHONY: demo test test-fast bootstrap lint fmt bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	scripts/bootstrap.sh python
@@ -17,8 +17,15 @@ bootstrap:
 test: bootstrap
 	scripts/run-tests.sh $(ARGS)
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+# The quick loop: unit and SQLite integration tests, no real part (no PostgreSQL, S3 peer,
+# browser, OIDC provider, Hugging Face client or multi-process server), on every core.
+FAST := not postgres and not s3 and not browser and not oidc and not hf and not slow
+test-fast: bootstrap
+	$(PY) -m pytest -m "$(FAST)" -n $${TEST_WORKERS:-auto} --dist loadgroup -q $(ARGS)
+
+# ruff, mypy, import-linter and `distserver db check` (scripts/lint.sh); the test command runs it first.
+lint: bootstrap
+	scripts/lint.sh
 
 fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

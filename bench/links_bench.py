@@ -165,7 +165,8 @@ class Outcome:
         return ok and self.events == self.counted
 
     def table(self) -> str:
-        assert self.app_open is not None and self.base_open is not None
+        assert self.app_open is not None
+        assert self.base_open is not None
         a, b = self.app_open, self.base_open
         others = {
             s: n for s, n in self.app_statuses.items() if s != str(EXPECTED_STATUS[self.name])
@@ -209,7 +210,8 @@ class Outcome:
         return f"HEAD /{MODEL_NS}/{MODEL_NAME}/resolve/main/{FILE_PATH}"
 
     def pairs(self) -> dict[str, str]:
-        assert self.app_open is not None and self.base_open is not None
+        assert self.app_open is not None
+        assert self.base_open is not None
         n = self.name
         return {
             f"{n}_app_rps": f"{self.app_rps:.1f}",

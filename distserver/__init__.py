@@ -7,23 +7,23 @@ from typing import Any
 
 from flask import Flask
 
+from distserver.app_runtime import Runtime
 from distserver.config import load_settings
 from distserver.extensions import csrf, db, limiter, login_manager, migrate
 from distserver.inputs import install as install_strict_inputs
 from distserver.paths import MIGRATIONS_DIR
-from distserver.runtime import Runtime
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build an app from settings (see distserver.config); several may live in one process."""
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
-    from distserver.downloads.fastdoors import install as install_fast_doors
     from distserver.alerts.rules import load_rules
+    from distserver.downloads.fastdoors import install as install_fast_doors
     from distserver.jobs import init_jobs
     from distserver.observability import init_observability
     from distserver.releases.plans import load_plans
-    from distserver.startup import check_keys, start_background_jobs
+    from distserver.startup_checks import check_keys, start_background_jobs
     from distserver.storage import build_storage
 
     settings = load_settings(overrides)
@@ -55,7 +55,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def _register(app: Flask) -> None:
-    from distserver import ops
+    from distserver import operator_views
     from distserver.accounts import init_accounts
     from distserver.accounts.sessions import init_sessions
     from distserver.api import api_v1
@@ -77,7 +77,7 @@ def _register(app: Flask) -> None:
     csrf.exempt(api_v1)
     app.register_blueprint(api_v1)
     app.register_blueprint(downloads)
-    app.register_blueprint(ops.bp)
+    app.register_blueprint(operator_views.bp)
     csrf.exempt(hf)  # token-authenticated client door; no cookie-authenticated writes
     app.register_blueprint(hf)
     register_error_handlers(app)

@@ -17,7 +17,7 @@ from distserver.errors import ConfigError, DistserverError
 # asked for (or listed by --help): one command then does not pay for the imports of
 # all the others (numpy and ml_dtypes for fingerprints take most of a second).
 LAZY_COMMANDS: dict[str, str] = {
-    "db": "flask_migrate.cli:db",
+    "db": "distserver.schema_check:db",
     "users": "distserver.accounts.commands:users",
     "tokens": "distserver.accounts.commands:tokens",
     "models": "distserver.catalog.commands:models",

@@ -130,14 +130,14 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
     from distserver.access.applications import submit
     from distserver.access.services import accept_agreement, add_grant
     from distserver.accounts.services import create_token, create_user, principal_for
-    from distserver.audit.service import SYSTEM
+    from distserver.app_runtime import current_runtime
     from distserver.catalog.publish import publish
     from distserver.catalog.services import create_model
     from distserver.catalog.tags import tag_revision
     from distserver.errors import ConfigError
     from distserver.extensions import db
+    from distserver.identity import SYSTEM
     from distserver.releases.services import seed_stage, signoff
-    from distserver.runtime import current_runtime
 
     if app.config.get("ENV") != "development":
         raise ConfigError("The demo seeds printed passwords and runs in development only.")

@@ -5,9 +5,10 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PYTHONUNBUFFERED=1
 mkdir -p test-artifacts
-"$VENV/bin/ruff" check . || exit 1
-"$VENV/bin/ruff" format --check . || exit 1
-"$VENV/bin/python" -m pytest "$@"
+scripts/lint.sh || exit 1  # the gates of `make lint` come first
+# One pytest-xdist worker per core (TEST_WORKERS overrides); each worker makes its own
+# databases, and tests that share a fixed Redis database number run on one worker.
+"$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadgroup "$@"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 [ "$rc" = 5 ] && { echo "run-tests: no test was collected" >&2; exit 1; }

@@ -12,9 +12,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.databases import TEST_SECRET, TemplateDatabases
+from tests.support.markers import mark_parts
 from tests.support.world import World
 
 pytest_plugins = ["tests.support.s3fixtures"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_parts(items)  # postgres, s3, browser, oidc, hf, slow: see tests/support/markers.py
 
 
 @pytest.fixture(scope="session")

@@ -21,16 +21,15 @@ from sqlalchemy.orm import Session
 from distserver.access import notifications, webhooks
 from distserver.access.forms import validate_answers
 from distserver.access.models import Application, Grant
-from distserver.access.policy import Principal
 from distserver.access.services import accept_agreement, new_grant, require_tier
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden, NotFound
+from distserver.identity import Principal, require_role
 
 REVIEWERS = frozenset({"reviewer", "admin"})
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -142,7 +141,8 @@ def decide(
             session.get(User, application.user_id),
             session.get(Model, application.model_id),
         )
-        assert user is not None and model is not None
+        assert user is not None
+        assert model is not None
         rows.append((application, user, model))
     for application, user, model in rows:
         if decision == "approve":
@@ -165,7 +165,8 @@ def withdraw(session: Session, app_id: int, actor: Principal) -> Application:
     application.status, application.decided_at = "withdrawn", utcnow()
     model = session.get(Model, application.model_id)
     user = session.get(User, application.user_id)
-    assert model is not None and user is not None
+    assert model is not None
+    assert user is not None
     record(
         session,
         EventTag.APPLICATION_WITHDRAWN,
@@ -203,7 +204,8 @@ def renew(
         )
         answers = json.loads(previous) if previous else {}
     user, model = session.get(User, grant.user_id), session.get(Model, grant.model_id)
-    assert user is not None and model is not None
+    assert user is not None
+    assert model is not None
     return submit(
         session,
         tiers,

@@ -12,8 +12,8 @@ from distserver.access import applications as apps
 from distserver.access import notifications, organizations, reports, webhooks
 from distserver.access.services import add_grant, require_tier, revoke_grants
 from distserver.accounts.services import get_user
+from distserver.cli_arguments import actor, as_option, model_arg, runtime
 from distserver.cli_lists import emit, json_option
-from distserver.cli_support import actor, as_option, model_arg, runtime
 from distserver.db import utcnow
 from distserver.extensions import db
 

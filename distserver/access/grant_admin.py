@@ -18,12 +18,12 @@ from distserver.access.services import new_grant, require_tier
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
+from distserver.identity import require_role
 
 GRANT_ROLES = frozenset({"reviewer", "admin"})
 MAX_DAYS = 3650

@@ -14,8 +14,8 @@ from distserver.access.models import Grant, Membership, Organization
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.catalog.models import Model
+from distserver.cli_arguments import model_arg
 from distserver.cli_lists import emit, json_option
-from distserver.cli_support import model_arg
 from distserver.db import utcnow
 from distserver.extensions import db
 

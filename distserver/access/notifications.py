@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from distserver.access.models import Application, Grant
 from distserver.accounts.models import User, UserRole
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
+from distserver.identity import SYSTEM
 from distserver.mail import send_mail
 from distserver.urls import external_url
 
@@ -148,7 +149,8 @@ def remind_expiring(session: Session, days: int, now: datetime | None = None) ->
     for grant in grants:
         user = session.get(User, grant.user_id)
         model = session.get(Model, grant.model_id) if grant.model_id else None
-        assert user is not None and grant.expires_at is not None
+        assert user is not None
+        assert grant.expires_at is not None
         where = model.ref if model else "all models"
         ok = _send(
             user.email,

@@ -17,14 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Membership, OrgAgreement, Organization
-from distserver.access.policy import GrantFacts, Principal
+from distserver.access.policy import GrantFacts
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
-from distserver.accounts.staff import require_role
-from distserver.audit.service import SYSTEM, record
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden, NotFound
+from distserver.identity import SYSTEM, Principal, require_role
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 ADMIN = frozenset({"admin"})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from distserver.access.tiers import Tier
+from distserver.identity import Principal as Principal  # who asks: defined with the roles
 
 # Staff who may download at any stage (to evaluate the model before release).
 DOWNLOAD_STAFF_ROLES = frozenset({"admin", "safety"})
@@ -26,39 +27,6 @@ REASONS = (
     "halted",
     "suspended",
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: anonymous (by address), or a user by session or token."""
-
-    address: str
-    user_id: int | None = None
-    email: str | None = None
-    roles: frozenset[str] = frozenset()
-    suspended: bool = False
-    token_id: int | None = None
-    user_agent: str | None = None
-    # The user has TOTP enrolled and proved it: in this web session, or in the session
-    # that created this API token (CLI actors of an enrolled user count): see
-    # accounts/staff.py.
-    second_factor: bool = False
-
-    @property
-    def anonymous(self) -> bool:
-        return self.user_id is None
-
-    @property
-    def staff(self) -> bool:
-        return bool(self.roles)
-
-    @property
-    def quota_subject(self) -> str:
-        return f"addr:{self.address}" if self.anonymous else f"user:{self.user_id}"
-
-    @property
-    def label(self) -> str:
-        return self.email or "anonymous"
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,11 @@ from distserver.access.models import (
     Organization,
 )
 from distserver.access.organizations import current_agreement
-from distserver.access.policy import Principal
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
-from distserver.accounts.staff import require_role
 from distserver.catalog.models import Model
 from distserver.db import utcnow
+from distserver.identity import Principal, require_role
 
 REPORT_ROLES = frozenset({"reviewer", "admin", "auditor"})
 REPORT_COLUMNS = (
@@ -48,7 +47,8 @@ def application_dict(
     user = session.get(User, application.user_id)
     model = session.get(Model, application.model_id)
     decider = session.get(User, application.decided_by_id) if application.decided_by_id else None
-    assert user is not None and model is not None
+    assert user is not None
+    assert model is not None
     out: dict[str, Any] = {
         "id": application.id,
         "user": user.email,

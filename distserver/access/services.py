@@ -6,19 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import AgreementAcceptance, Grant
-from distserver.access.policy import AccessFacts, GrantFacts, Principal
+from distserver.access.policy import AccessFacts, GrantFacts
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
-from distserver.downloads.models import QuotaCounter
 from distserver.errors import BadRequest, NotFound
+from distserver.identity import Principal
 
 
 def require_tier(tiers: Mapping[str, Tier], name: str) -> Tier:
@@ -32,7 +32,7 @@ def require_tier(tiers: Mapping[str, Tier], name: str) -> Tier:
 def live_grants(session: Session, user_id: int, model: Model | None) -> list[Grant]:
     """Unrevoked grants of the user for this model or for all models (expired included,
     so the policy can tell 'expired' from 'never had one')."""
-    scope = Grant.model_id.is_(None)
+    scope: ColumnElement[bool] = Grant.model_id.is_(None)
     if model is not None:
         scope = or_(scope, Grant.model_id == model.id)
     query = select(Grant).where(Grant.user_id == user_id, Grant.revoked_at.is_(None), scope)
@@ -133,7 +133,7 @@ def revoke_grants(
 def revoke_grant(session: Session, grant_id: int, actor: Principal) -> Grant:
     """Revoke one grant by id (reviewers and admins); effective on the next request."""
     from distserver.access import webhooks
-    from distserver.accounts.staff import require_role
+    from distserver.identity import require_role
 
     require_role(actor, frozenset({"reviewer", "admin"}), "revoke grants", allow_system=True)
     grant = session.get(Grant, grant_id)
@@ -202,26 +202,22 @@ def gather_facts(
     session: Session,
     principal: Principal,
     model: Model | None,
-    day: str,
+    *,
+    used_today: Mapping[str, int],
     tiers: Mapping[str, Tier] | None = None,
 ) -> AccessFacts:
     """Everything the policy needs to know about what `principal` holds: live grant
     rows, plus the tier of each organisation the user belongs to whose signed
     agreement is current (see organizations.membership_grants), and the sha256 of
-    every agreement version accepted. `tiers` defaults to the app's tiers."""
-    used = {
-        c.tier: c.used
-        for c in session.scalars(
-            select(QuotaCounter).where(
-                QuotaCounter.subject == principal.quota_subject, QuotaCounter.day == day
-            )
-        )
-    }
+    every agreement version accepted. The caller passes today's quota use per tier
+    (downloads.services.quota_used: the counters are the downloads' own). `tiers`
+    defaults to the app's tiers."""
+    used = dict(used_today)
     if principal.anonymous:
         return AccessFacts(used_today=used)
     assert principal.user_id is not None
     if tiers is None:
-        from distserver.runtime import current_runtime
+        from distserver.app_runtime import current_runtime
 
         tiers = current_runtime().tiers
     from distserver.access.organizations import membership_grants

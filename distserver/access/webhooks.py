@@ -33,12 +33,11 @@ from sqlalchemy.orm import Session
 
 from distserver import outbound
 from distserver.access.models import Webhook, WebhookDelivery
-from distserver.access.policy import Principal
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
+from distserver.identity import Principal, require_role
 
 ADMIN = frozenset({"admin"})
 BACKOFF_BASE = timedelta(seconds=30)
@@ -67,7 +66,8 @@ SENT_EVENTS = tuple(
         EventTag.STAGE_HALTED,
         EventTag.STAGE_RESUMED,
     )
-) + ("alert.raised", "alert.acknowledged", "alert.dismissed")
+)
+ALERT_EVENTS = ("alert.raised", "alert.acknowledged", "alert.dismissed")
 
 
 def subscribed(patterns: list[str], event_tag: str) -> bool:

@@ -15,7 +15,6 @@ def init_accounts(app: Flask) -> None:
     """Register the sign-in pages and SSO providers; check the account settings."""
     from distserver.accounts import account_views, admin_views, sso_views  # noqa: F401  (routes)
     from distserver.accounts.sso import init_sso
-    from distserver.accounts.totp import fernet_for
     from distserver.accounts.views import accounts
     from distserver.extensions import login_manager
 
@@ -25,10 +24,6 @@ def init_accounts(app: Flask) -> None:
             f"REMEMBER_COOKIE_DURATION={seconds}: give seconds, at most {MAX_REMEMBER_DAYS} days."
         )
     app.config["REMEMBER_COOKIE_DURATION"] = timedelta(seconds=seconds)
-    if app.config.get("TOTP_ENCRYPTION_KEY") or app.config.get("ENV") != "production":
-        fernet_for(app.config)  # a malformed key stops start-up
-    # Production without a key starts (the CLI and docker files predate the setting)
-    # but refuses every TOTP enrolment and check with a sentence naming the setting.
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Sign in to see that page."
     login_manager.login_message_category = "info"

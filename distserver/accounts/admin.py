@@ -6,13 +6,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import STAFF_ROLES, User, UserRole
-from distserver.accounts.staff import require_role
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict
+from distserver.identity import Principal, require_role
 
 ADMIN = frozenset({"admin"})
 

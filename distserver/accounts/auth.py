@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import ApiToken, User
 from distserver.accounts.passwords import hash_password, needs_rehash, verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
@@ -26,6 +26,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Unauthorized
+from distserver.identity import Principal
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -85,7 +86,7 @@ def verification_token(user: User) -> str:
     return _signer("verify").dumps({"u": user.id, "e": user.email})
 
 
-def _read_link(purpose: str, token: str, max_age: int, what: str, renew: str) -> dict:
+def _read_link(purpose: str, token: str, max_age: int, what: str, renew: str) -> dict[str, Any]:
     """The payload of a mailed link, or BadRequest saying it expired or is not valid."""
     try:
         return _signer(purpose).loads(token, max_age=max_age)

@@ -18,8 +18,8 @@ from distserver.accounts.services import (
     list_tokens,
     revoke_token,
 )
+from distserver.cli_arguments import actor, as_option
 from distserver.cli_lists import emit, json_option
-from distserver.cli_support import actor, as_option
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden
 from distserver.extensions import db

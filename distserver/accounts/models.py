@@ -78,7 +78,7 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Whether the session (or operator) that created the token had proved a second
-    # factor: staff actions that need one accept the token only then (accounts/staff.py).
+    # factor: staff actions that need one accept the token only then (identity.py).
     second_factor: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     user: Mapped[User] = relationship(lazy="joined")

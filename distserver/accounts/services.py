@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from distserver.access.policy import Principal
 from distserver.accounts import tokens
 from distserver.accounts.models import STAFF_ROLES, ApiToken, User, UserRole
 from distserver.accounts.passwords import hash_password
@@ -17,6 +16,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from distserver.identity import Principal
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
 SCOPES = frozenset({"read", "manage"})
@@ -55,7 +55,7 @@ def principal_for(
 ) -> Principal:
     """The principal for `user` (None: anonymous at `address`). `second_factor`
     None means "the user has TOTP enrolled" (tokens, the CLI); a web session passes
-    whether it was proved in this session (see accounts/staff.py)."""
+    whether it was proved in this session (see distserver/identity.py)."""
     if user is None:
         return Principal(address=address, user_agent=user_agent)
     return Principal(

@@ -7,11 +7,11 @@ from flask import session as web_session
 from flask_login import current_user, user_loaded_from_cookie
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import User
 from distserver.accounts.services import authenticate_token, principal_for
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import db, login_manager
+from distserver.identity import Principal
 from distserver.inputs import parse_int
 
 PRINCIPAL_KEY = "distserver.principal"
@@ -60,8 +60,8 @@ def current_principal(session: Session | None = None, *, scope: str = "read") ->
     outright rather than treated as anonymous."""
     cached = request.environ.get(PRINCIPAL_KEY)
     if cached is not None:
-        principal, scopes = cached
-        if scopes is not None and scope not in scopes:
+        principal, cached_scopes = cached
+        if cached_scopes is not None and scope not in cached_scopes:
             raise Forbidden(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
         return principal
     session = session or db.session

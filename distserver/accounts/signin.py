@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app, g, request, session, url_for
@@ -65,7 +66,7 @@ def begin_pending(user: User, method: str, remember: bool, next_url: str) -> Non
     }
 
 
-def pending_user() -> tuple[User, dict] | None:
+def pending_user() -> tuple[User, dict[str, Any]] | None:
     pending = session.get(PENDING_KEY)
     if not isinstance(pending, dict):
         return None

@@ -15,7 +15,6 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import SsoIdentity, User
 from distserver.accounts.passwords import verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
@@ -23,6 +22,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, ConfigError, Forbidden, Unauthorized
+from distserver.identity import Principal
 
 EXTENSION_KEY = "distserver.oauth"
 

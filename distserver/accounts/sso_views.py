@@ -9,17 +9,17 @@ from authlib.integrations.base_client.errors import OAuthError
 from flask import flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from distserver.access.policy import Principal
 from distserver.accounts import sso
 from distserver.accounts.forms import LinkForm
 from distserver.accounts.models import User
 from distserver.accounts.sessions import client_address
 from distserver.accounts.signin import begin_pending, fresh_session, safe_next, start_session
-from distserver.accounts.views import _by_address, _failed, _login_limit, accounts
+from distserver.accounts.views import accounts, by_address, login_limit, sign_in_failed
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.errors import DistserverError
 from distserver.extensions import db, limiter
+from distserver.identity import Principal
 from distserver.urls import external_url
 
 LINK_KEY = "sso_link"
@@ -75,7 +75,7 @@ def sso_callback(name: str) -> Response:
 
 
 @accounts.route("/sso/link", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_by_address, methods=["POST"], deduct_when=_failed)
+@limiter.limit(login_limit, key_func=by_address, methods=["POST"], deduct_when=sign_in_failed)
 def sso_link() -> str | Response | tuple[str, int]:
     pending = session.get(LINK_KEY)
     if not isinstance(pending, dict):

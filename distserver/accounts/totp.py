@@ -9,7 +9,9 @@ import base64
 import hashlib
 import io
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import pyotp
 import qrcode
@@ -28,7 +30,7 @@ VALID_WINDOW = 1
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
-def fernet_for(settings: dict | None = None) -> Fernet:
+def fernet_for(settings: Mapping[str, Any] | None = None) -> Fernet:
     """The cipher for TOTP secrets. TOTP_ENCRYPTION_KEY may be a Fernet key or any
     long passphrase (stretched with HKDF); outside production an empty one is
     derived from SECRET_KEY, so development needs no extra setting."""

@@ -34,7 +34,7 @@ accounts = Blueprint("accounts", __name__, template_folder="templates")
 Page = str | Response | tuple[str, int]
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
@@ -46,7 +46,7 @@ def _register_limit() -> str:
     return str(current_app.config["REGISTER_RATE_LIMIT"])
 
 
-def _by_address() -> str:
+def by_address() -> str:
     return f"addr:{client_address()}"
 
 
@@ -59,7 +59,7 @@ def _by_pending() -> str:
     return f"pending:{pending[0].id}" if pending else f"pending-addr:{client_address()}"
 
 
-def _failed(response: Response) -> bool:
+def sign_in_failed(response: Response) -> bool:
     return response.status_code == 401
 
 
@@ -73,7 +73,7 @@ def _send_verification(user_email: str, token: str) -> None:
 
 
 @accounts.route("/register", methods=["GET", "POST"])
-@limiter.limit(_register_limit, key_func=_by_address, methods=["POST"])
+@limiter.limit(_register_limit, key_func=by_address, methods=["POST"])
 @limiter.limit(_register_limit, key_func=_by_account, methods=["POST"])
 def register() -> Page:
     """The same answer, the same work (one password hash, one mail) and so the same
@@ -113,8 +113,8 @@ def verify(token: str) -> Response:
 
 
 @accounts.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_by_address, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_limit, key_func=_by_account, methods=["POST"], deduct_when=_failed)
+@limiter.limit(login_limit, key_func=by_address, methods=["POST"], deduct_when=sign_in_failed)
+@limiter.limit(login_limit, key_func=_by_account, methods=["POST"], deduct_when=sign_in_failed)
 def login() -> Page:
     form = SignInForm()
     if request.method == "GET":
@@ -142,8 +142,8 @@ def login() -> Page:
 
 
 @accounts.route("/login/code", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_by_address, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_limit, key_func=_by_pending, methods=["POST"], deduct_when=_failed)
+@limiter.limit(login_limit, key_func=by_address, methods=["POST"], deduct_when=sign_in_failed)
+@limiter.limit(login_limit, key_func=_by_pending, methods=["POST"], deduct_when=sign_in_failed)
 def login_code() -> Page:
     found = pending_user()
     if found is None:
@@ -173,7 +173,7 @@ def logout() -> Response:
 
 
 @accounts.route("/forgot", methods=["GET", "POST"])
-@limiter.limit(_reset_limit, key_func=_by_address, methods=["POST"])
+@limiter.limit(_reset_limit, key_func=by_address, methods=["POST"])
 @limiter.limit(_reset_limit, key_func=_by_account, methods=["POST"])
 def forgot() -> Page:
     form = ForgotForm()
@@ -193,7 +193,7 @@ def forgot() -> Page:
 
 
 @accounts.route("/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(_reset_limit, key_func=_by_address, methods=["POST"])
+@limiter.limit(_reset_limit, key_func=by_address, methods=["POST"])
 def reset(token: str) -> Page:
     try:
         auth.user_for_reset(db.session, token)

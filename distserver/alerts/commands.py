@@ -11,8 +11,8 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from distserver.alerts import service
+from distserver.cli_arguments import actor, as_option
 from distserver.cli_lists import emit, json_option
-from distserver.cli_support import actor, as_option
 from distserver.db import utcnow
 from distserver.extensions import db
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from distserver.audit.verify import verify_export
+from distserver.audit.chain_verifier import verify_export
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ def get_alert(session: Session, alert_id: int) -> Alert:
 
 def decide_alert(session: Session, alert_id: int, state: str, note: str, actor: Principal) -> Alert:
     """Acknowledge (with a note) or dismiss an open alert; either releases its brake."""
-    from distserver.accounts.staff import require_role
+    from distserver.identity import require_role
 
     require_role(actor, DECIDERS, "acknowledge or dismiss alerts", allow_system=True)
     if state not in ("acknowledged", "dismissed"):

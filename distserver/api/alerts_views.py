@@ -9,12 +9,12 @@ from flask import Response, jsonify, request
 
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.alerts import service
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
 from distserver.errors import BadRequest, Unauthorized
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.inputs import int_arg
 
 

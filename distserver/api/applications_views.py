@@ -10,24 +10,19 @@ from urllib.parse import urlsplit
 
 from flask import Response, jsonify, request
 
+from distserver import guards
 from distserver.access import applications as apps
 from distserver.access import organizations as orgs
 from distserver.access import reports, webhooks
-from distserver.access.policy import Principal, may_see
 from distserver.access.services import accept_agreement, require_tier, revoke_grant
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
-from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
-from distserver.catalog.models import Model
-from distserver.catalog.names import check_names
-from distserver.catalog.services import find_model
-from distserver.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from distserver.app_runtime import current_runtime
+from distserver.errors import BadRequest, Forbidden, NotFound
 from distserver.extensions import db
-from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
+from distserver.identity import Principal, require_role
 
 # Ids are INTEGER keys (32-bit on PostgreSQL); a larger one names nothing, and passed
 # to the database it overflows (an error, not an answer) on SQLite and PostgreSQL.
@@ -42,23 +37,10 @@ def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 
 def _signed_in(*, write: bool) -> tuple[Principal, User]:
-    principal = current_principal(scope="manage" if write else "read")
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
-    if principal.suspended:
-        raise Forbidden("Your account is suspended.", code="suspended")
+    principal = guards.active_principal("manage" if write else "read")
     user = db.session.get(User, principal.user_id)
     assert user is not None
     return principal, user
-
-
-def _visible_model(namespace: str, name: str, principal: Principal) -> Model:
-    check_names(namespace, name)
-    model = find_model(db.session, namespace, name)
-    facts = model_facts(db.session, model, current_runtime().plans) if model else None
-    if model is None or not may_see(principal, facts):
-        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
-    return model
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
@@ -73,7 +55,7 @@ def _app_json(application: Any, *, history: bool = False) -> dict[str, Any]:
 def apply(namespace: str, name: str) -> tuple[Response, int]:
     principal, user = _signed_in(write=True)
     data = json_body()
-    model = _visible_model(namespace, name, principal)
+    model = guards.visible_model(namespace, name, principal)
     rt = current_runtime()
     plan = rt.plans.get(model.plan)
     plan_tiers = frozenset(t for s in plan.stages for t in s.tiers) if plan else frozenset()
@@ -94,9 +76,7 @@ def apply(namespace: str, name: str) -> tuple[Response, int]:
 
 @api_v1.get("/applications")
 def application_queue() -> Response:
-    principal = current_principal(scope="read")
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    principal = guards.principal("read")
     # The role first: the answer to someone who may not read the queue must not
     # depend on its filters, or it tells which model names exist.
     require_role(principal, apps.REVIEWERS, "review applications")
@@ -104,10 +84,9 @@ def application_queue() -> Response:
     model = None
     if args.get("model"):
         namespace, _, name = args["model"].partition("/")
-        check_names(namespace, name)
-        model = find_model(db.session, namespace, name)
-        facts = model_facts(db.session, model, current_runtime().plans) if model else None
-        if model is None or not may_see(principal, facts):
+        try:
+            model = guards.visible_model(namespace, name, principal)
+        except NotFound:
             return jsonify({"applications": []})  # invisible answers as missing
     status = args.get("status", "pending") or None
     rows = apps.queue(db.session, principal, status=status, tier=args.get("tier"), model=model)
@@ -164,7 +143,7 @@ def withdraw(app_id: int) -> Response:
 def accept(namespace: str, name: str) -> tuple[Response, int]:
     principal, user = _signed_in(write=True)
     data = json_body()
-    model = _visible_model(namespace, name, principal)
+    model = guards.visible_model(namespace, name, principal)
     tier = require_tier(current_runtime().tiers, string_field(data, "tier", required=True) or "")
     if not tier.agreements_for(model.ref):
         raise BadRequest(f"The {tier.name} tier has no agreement to accept.", code="no_agreement")

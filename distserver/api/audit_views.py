@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from distserver.access.policy import Principal
+from distserver import guards
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.app_runtime import current_runtime
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
 from distserver.audit.models import AuditEvent, AuditSeal
@@ -19,13 +20,11 @@ from distserver.downloads.models import DownloadLink
 from distserver.errors import (
     ConfigError,
     NotFound,
-    Unauthorized,
     Unavailable,
 )
 from distserver.extensions import db
 from distserver.inputs import int_arg
 from distserver.paging import Keyset
-from distserver.runtime import current_runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 # Seqs and ids are 64-bit keys; a larger number would overflow the database driver.
@@ -40,11 +39,6 @@ def _key():  # type: ignore[no-untyped-def]
         raise Unavailable(
             "The audit signing key is not configured on this server.", code="audit_key_missing"
         ) from None
-
-
-def _signed_in(principal: Principal) -> None:
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
@@ -108,8 +102,7 @@ def audit_checkpoints() -> Response:
 @api_v1.get("/receipts/<link_id>")
 def download_receipt(link_id: str) -> Response:
     """The signed receipt of one of the caller's download links."""
-    principal = current_principal()
-    _signed_in(principal)
+    principal = guards.principal()
     link = db.session.get(DownloadLink, link_id) if len(link_id) <= 32 else None
     if link is None or link.user_id != principal.user_id:
         raise NotFound("No such download link.", code="not_found")  # same answer for others'

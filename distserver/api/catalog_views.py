@@ -20,17 +20,17 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from distserver import guards
 from distserver.access.policy import lists_files, may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.app_runtime import current_runtime
 from distserver.catalog.services import list_models, main_revision
 from distserver.downloads.services import locate
 from distserver.downloads.standing import model_access, recipient_copies
-from distserver.errors import NotFound
 from distserver.extensions import db
 from distserver.fingerprint.copies import is_weights
 from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 
 
 @api_v1.get("/models")
@@ -58,10 +58,8 @@ def model_detail(namespace: str, name: str) -> Response:
     rt = current_runtime()
     principal = current_principal()
     target = locate(db.session, namespace, name, "main", None)
-    facts = model_facts(db.session, target.model, rt.plans) if target.model else None
-    if target.model is None or not may_see(principal, facts):
-        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
-    assert facts is not None
+    facts = guards.require_visible(target.model, f"{namespace}/{name}", principal)
+    assert target.model is not None
     revision = main_revision(db.session, target.model)
     decision = model_access(db.session, rt, principal, target.model)
     # The file list only for callers the stage admits (access.policy.lists_files).

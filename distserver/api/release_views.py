@@ -8,18 +8,15 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from distserver.access.policy import Principal, may_see
-from distserver.accounts.sessions import current_principal
+from distserver import guards
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
-from distserver.catalog.names import check_names
-from distserver.catalog.services import find_model
-from distserver.errors import Forbidden, NotFound, Unauthorized
 from distserver.extensions import db
+from distserver.identity import Principal
 from distserver.releases import services
 from distserver.releases.gates import GateStatus, gate_status
-from distserver.runtime import current_runtime
 
 WRITE_ROLES = frozenset({"safety", "admin"})
 # Auditors may read a model's gate and history; only safety and admin act.
@@ -27,18 +24,9 @@ READ_ROLES = WRITE_ROLES | {"auditor"}
 
 
 def _staff_model(namespace: str, name: str, *, write: bool) -> tuple[Principal, Model]:
-    check_names(namespace, name)
-    principal = current_principal(scope="manage" if write else "read")
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
-    model = find_model(db.session, namespace, name)
-    facts = services.model_facts(db.session, model, current_runtime().plans) if model else None
-    if model is None or not may_see(principal, facts):
-        raise NotFound(f"No model {namespace}/{name}.", code="not_found")
-    roles = WRITE_ROLES if write else READ_ROLES
-    if principal.suspended or not principal.roles & roles:
-        raise Forbidden(f"Only {' or '.join(sorted(roles))} staff may do this.", code="forbidden")
-    return principal, model
+    if write:
+        return guards.staff_model(namespace, name, WRITE_ROLES, scope="manage")
+    return guards.staff_model(namespace, name, READ_ROLES, scope="read")
 
 
 def _note(field: str = "note") -> str:

@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.audit.chain import CHAINED_FIELDS
 from distserver.audit.checkpoints import Checkpoint, format_utc
 from distserver.audit.export import csv_rows, csv_writer, export_line, export_lines
 from distserver.audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from distserver.audit.tags import EventTag
-from distserver.errors import BadRequest, Forbidden, Unauthorized
+from distserver.errors import BadRequest, Forbidden
+from distserver.identity import Principal, require_signed_in
+from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
 from distserver.paging import PAGE_SIZE, Keyset, Page, keyset_page
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
@@ -34,8 +35,7 @@ DOWNLOAD_TAG = str(EventTag.LINK_ISSUED)
 
 def require_auditor(principal: Principal) -> None:
     """Only signed-in, unsuspended auditors and admins read the audit log."""
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
+    require_signed_in(principal)
     if principal.suspended or not principal.roles & AUDIT_ROLES:
         raise Forbidden("Only auditors and admins may read the audit log.", code="forbidden")
 

@@ -9,13 +9,11 @@ from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.audit.models import AuditEvent
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
+from distserver.identity import SYSTEM, Principal
 from distserver.observability.requests import current_request_id
-
-SYSTEM = Principal(address="local", email="system")
 
 # Keys that must never reach the log, whatever a caller passes in `data`.
 SECRET_KEYS = frozenset({"password", "token", "secret", "totp", "code", "signature", "url"})

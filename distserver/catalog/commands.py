@@ -13,8 +13,8 @@ from distserver.catalog.names import split_ref
 from distserver.catalog.publish import PublishProgress, publish
 from distserver.catalog.services import create_model, list_models, main_revision
 from distserver.catalog.tags import check_tag, find_tag, model_tags, tag_revision
+from distserver.cli_arguments import actor, as_option, instance_path, model_arg, runtime
 from distserver.cli_lists import emit, json_option
-from distserver.cli_support import actor, as_option, instance_path, model_arg, runtime
 from distserver.errors import BadRequest, Conflict
 from distserver.extensions import db
 from distserver.releases.services import model_facts

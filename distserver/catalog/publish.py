@@ -21,13 +21,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Blob, File, Model, Revision
 from distserver.catalog.names import check_path
 from distserver.catalog.services import main_revision
 from distserver.errors import BadRequest, Conflict
+from distserver.identity import Principal
 from distserver.storage.base import Storage, StoredBlob, blob_key
 
 SKIPPED_DIRS = {".git", ".cache", "__pycache__"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from distserver.access.policy import Principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision, RevisionTag
 from distserver.catalog.names import COMMIT_RE, SHORT_COMMIT_RE, TAG_RE, check_names
 from distserver.errors import BadRequest, Conflict, NotFound
+from distserver.identity import Principal
 from distserver.releases.plans import Plan
 from distserver.releases.services import start_release
 

@@ -12,12 +12,12 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model, Revision, RevisionTag
 from distserver.catalog.names import TAG_RE
 from distserver.errors import BadRequest, Conflict
+from distserver.identity import Principal
 
 LOOKS_LIKE_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 RESERVED = frozenset({"main", "head"})

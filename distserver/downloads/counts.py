@@ -39,5 +39,6 @@ def recent_downloads(
         .group_by(AuditEvent.model)
     )
     for ref, count in session.execute(query):
-        counts[ref] = int(count)
+        if ref is not None:  # every link_issued event names its model
+            counts[ref] = int(count)
     return counts

@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 from flask import current_app, request
 
-from distserver.access.policy import Principal
 from distserver.accounts.sessions import client_address, current_principal
+from distserver.app_runtime import current_runtime
 from distserver.downloads.fastdoors import HANDED_KEY, Handed
 from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import IssuedLink, locate, request_link
 from distserver.extensions import db
-from distserver.runtime import current_runtime
+from distserver.identity import Principal
 from distserver.urls import external_base
 
 

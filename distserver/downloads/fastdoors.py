@@ -36,6 +36,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
+from distserver.app_runtime import Runtime
 from distserver.catalog.names import MAX_PATH, check_names, check_path
 from distserver.downloads.fastpath import BEARER_KEY, bearer_token, issue_link
 from distserver.downloads.services import IssuedLink
@@ -52,7 +53,6 @@ from distserver.observability.requests import (
 from distserver.observability.requests import (
     log as request_log,
 )
-from distserver.runtime import Runtime
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

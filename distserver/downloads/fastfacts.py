@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from distserver.access.policy import AccessFacts, GrantFacts, ModelFacts, Principal
+from distserver.access.policy import AccessFacts, GrantFacts, ModelFacts
 from distserver.access.tiers import Tier
 from distserver.catalog.names import COMMIT_RE
+from distserver.identity import Principal
 from distserver.releases.plans import Plan
 
 # One parameterised statement per door; the user's part is the same in both.

@@ -25,9 +25,10 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from distserver.access.policy import AccessFacts, Decision, Principal, decide
+from distserver.access.policy import AccessFacts, Decision, decide
 from distserver.accounts import tokens
 from distserver.accounts.services import LAST_USED_RESOLUTION
+from distserver.app_runtime import Runtime
 from distserver.audit.service import event_values
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
@@ -38,13 +39,13 @@ from distserver.downloads.services import (
     AccessDenied,
     IssuedLink,
     Served,
-    _sign,
+    signed_link,
 )
 from distserver.errors import NotFound
 from distserver.extensions import limiter
 from distserver.fingerprint.copies import is_weights
+from distserver.identity import Principal
 from distserver.observability.metrics import timed_fast_link
-from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
 # A /dl/ link id is 22 characters; anything longer names no link.
@@ -160,8 +161,12 @@ class _Request:
         self, g: fastfacts.Gathered, decision: Decision, tag: EventTag, link_id: str, new: bool
     ) -> Served:
         """Count, record and (if `new`) store the link in one statement; what to sign."""
-        assert g.principal is not None and g.model is not None and g.path is not None
-        assert g.sha256 is not None and g.size is not None and g.commit is not None
+        assert g.principal is not None
+        assert g.model is not None
+        assert g.path is not None
+        assert g.sha256 is not None
+        assert g.size is not None
+        assert g.commit is not None
         principal, tier = g.principal, decision.tier or ""
         event = self._event(
             tag,
@@ -222,7 +227,9 @@ class _Request:
     def _over_quota(self, g: fastfacts.Gathered, decision: Decision) -> Decision:
         """The policy's refusal had the counter been full (another request filled it
         between the facts and the upsert): decide again on a full count."""
-        assert g.access is not None and decision.tier and decision.quota is not None
+        assert g.access is not None
+        assert decision.tier
+        assert decision.quota is not None
         full: Mapping[str, int] = {**g.access.used_today, decision.tier: decision.quota}
         over = self.decide(replace(g, access=replace(g.access, used_today=full)), g.path)
         assert over.reason == "quota_exceeded", over
@@ -273,7 +280,7 @@ def issue_link(
         link_id = secrets.token_urlsafe(16)
         served = req.issue(g, decision, EventTag.LINK_ISSUED, link_id, new=True)
     # Committed and the connection returned: only now is the URL signed.
-    return _sign(rt, link_id, served, decision, req.now, base_url)
+    return signed_link(rt, link_id, served, decision, req.now, base_url)
 
 
 @timed_fast_link
@@ -309,4 +316,4 @@ def reuse_link(
         if not decision.allowed:
             req.refuse(g, decision, g.model.ref, g.path)
         served = req.issue(g, decision, EventTag.LINK_USED, link_id, new=False)
-    return _sign(rt, link_id, served, decision, req.now, base_url)
+    return signed_link(rt, link_id, served, decision, req.now, base_url)

@@ -8,9 +8,9 @@ import logging
 from typing import Any
 
 from distserver.access.policy import Decision
+from distserver.app_runtime import Runtime
 from distserver.fingerprint.copies import MarkedCopy
 from distserver.observability.metrics import record_link
-from distserver.runtime import Runtime
 
 log = logging.getLogger("distserver.downloads")
 

@@ -21,13 +21,14 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import AccessFacts, Decision, ModelFacts, Principal, decide
+from distserver.access.policy import AccessFacts, Decision, ModelFacts, decide
 from distserver.access.services import gather_facts, today
+from distserver.app_runtime import Runtime
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
@@ -38,9 +39,9 @@ from distserver.downloads.records import issue_data, link_outcome, refusal_data
 from distserver.errors import DistserverError, NotFound
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
 from distserver.fingerprint.preparation import ensure_for_request, served_unmarked
+from distserver.identity import Principal
 from distserver.observability.metrics import metered_link
 from distserver.releases.services import model_facts
-from distserver.runtime import Runtime
 from distserver.storage.base import blob_key
 
 REASON_STATUS = {
@@ -112,7 +113,10 @@ def request_link(
     decision, copy = _decide_with_copy(session, rt, principal, target, now, path)
     if not decision.allowed:
         _refuse(session, principal, target, decision, now, door, path)
-    assert target.model and target.revision and target.file and decision.tier
+    assert target.model
+    assert target.revision
+    assert target.file
+    assert decision.tier
     served = _served(target, copy)
     link = DownloadLink(
         id=secrets.token_urlsafe(16),
@@ -134,7 +138,7 @@ def request_link(
     )
     session.commit()
     link_outcome(door, decision, fast=False)
-    return _sign(rt, link.id, served, decision, now, base_url)
+    return signed_link(rt, link.id, served, decision, now, base_url)
 
 
 @metered_link
@@ -159,7 +163,8 @@ def use_link(
         raise NotFound("No such download link, or it has expired.", code="not_found")
     model = session.get(Model, link.model_id)
     revision = session.get(Revision, link.revision_id)
-    assert model is not None and revision is not None
+    assert model is not None
+    assert revision is not None
     target = Target(model, revision, find_file(session, revision, link.path), model.ref)
     decision, copy = _decide_with_copy(session, rt, principal, target, now, link.path)
     if not decision.allowed:
@@ -170,7 +175,7 @@ def use_link(
     )
     session.commit()
     link_outcome("dl", decision, fast=False)
-    return _sign(rt, link.id, served, decision, now, base_url)
+    return signed_link(rt, link.id, served, decision, now, base_url)
 
 
 @dataclass(frozen=True)
@@ -185,8 +190,15 @@ def _gather(
     session: Session, rt: Runtime, principal: Principal, target: Target, now: datetime
 ) -> Facts:
     model = model_facts(session, target.model, rt.plans, now=now) if target.model else None
-    access = gather_facts(session, principal, target.model, today(now), rt.tiers)
+    used = quota_used(session, principal.quota_subject, today(now))
+    access = gather_facts(session, principal, target.model, used_today=used, tiers=rt.tiers)
     return Facts(model, access)
+
+
+def quota_used(session: Session, subject: str, day: str) -> dict[str, int]:
+    """Links counted against `subject` (Principal.quota_subject) on `day`, per tier."""
+    query = select(QuotaCounter).where(QuotaCounter.subject == subject, QuotaCounter.day == day)
+    return {c.tier: c.used for c in session.scalars(query)}
 
 
 def _judge(
@@ -204,7 +216,7 @@ def _judge(
     )
 
 
-def _decide(
+def decide_standing(
     session: Session,
     rt: Runtime,
     principal: Principal,
@@ -234,8 +246,8 @@ def _decide_with_copy(
     if not first.allowed:
         return first, None
     copy = (
-        _copy(session, rt, principal, target, first)
-        if _wants(rt, principal, target, first)
+        marked_copy(session, rt, principal, target, first)
+        if wants_marked_copy(rt, principal, target, first)
         else None
     )
     if first.quota is None:
@@ -256,16 +268,19 @@ def _decide_with_copy(
     return decision, copy
 
 
-def _wants(rt: Runtime, principal: Principal, target: Target, decision: Decision) -> bool:
+def wants_marked_copy(
+    rt: Runtime, principal: Principal, target: Target, decision: Decision
+) -> bool:
     return wants_copy(rt.tiers.get(decision.tier or ""), principal, target.file)
 
 
-def _copy(
+def marked_copy(
     session: Session, rt: Runtime, principal: Principal, target: Target, decision: Decision
 ) -> MarkedCopy | None:
     """The principal's live marked copy, or None when the file has nothing to mark;
     CopyInPreparation when the copy is not ready (a request never makes one)."""
-    assert principal.user_id is not None and target.file is not None
+    assert principal.user_id is not None
+    assert target.file is not None
     file = target.file
     live = live_copies(session, principal.user_id, {file.sha256})
     if live:
@@ -285,11 +300,11 @@ def _lock_counter(session: Session, subject: str, tier: str, day: str) -> int:
     its database write lock)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(QuotaCounter).values(subject=subject, tier=tier, day=day, used=0)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["subject", "tier", "day"],
         set_={"used": stmt.excluded.used + QuotaCounter.used},
     ).returning(QuotaCounter.used)
-    return session.execute(stmt).scalar_one()
+    return session.execute(upsert).scalar_one()
 
 
 def _count(session: Session, subject: str, tier: str, day: str) -> None:
@@ -338,7 +353,8 @@ def _record_issue(
     link_id: str,
     copy: MarkedCopy | None = None,
 ) -> None:
-    assert target.revision and target.file
+    assert target.revision
+    assert target.file
     data = issue_data(rt, decision, door, copy)
     record(
         session,
@@ -368,7 +384,8 @@ class Served:
 
 
 def _served(target: Target, copy: MarkedCopy | None) -> Served:
-    assert target.file and target.revision
+    assert target.file
+    assert target.revision
     return Served(
         key=copy.key if copy else blob_key(target.file.sha256),
         filename=posixpath.basename(target.file.path),
@@ -379,7 +396,7 @@ def _served(target: Target, copy: MarkedCopy | None) -> Served:
     )
 
 
-def _sign(
+def signed_link(
     rt: Runtime, link_id: str, served: Served, decision: Decision, now: datetime, base_url: str
 ) -> IssuedLink:
     url = rt.storage.signed_url(

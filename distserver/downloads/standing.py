@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Decision, Principal
+from distserver.access.policy import Decision
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model
 from distserver.catalog.services import first_file, resolve_revision
 from distserver.db import utcnow
-from distserver.downloads.services import Target, _copy, _decide, _wants
+from distserver.downloads.services import Target, decide_standing, marked_copy, wants_marked_copy
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
-from distserver.runtime import Runtime
+from distserver.identity import Principal
 
 
 def model_access(session: Session, rt: Runtime, principal: Principal, model: Model) -> Decision:
@@ -20,7 +21,7 @@ def model_access(session: Session, rt: Runtime, principal: Principal, model: Mod
     revision = resolve_revision(session, model, "main")
     first = first_file(session, revision) if revision else None
     target = Target(model, revision, first, model.ref)
-    return _decide(session, rt, principal, target, utcnow(), first.path if first else None)
+    return decide_standing(session, rt, principal, target, utcnow(), first.path if first else None)
 
 
 def recipient_copies(
@@ -46,9 +47,9 @@ def served_blob(
     will serve; CopyInPreparation when that copy is not ready (it is never made
     here). Issues no link and counts no quota."""
     assert target.file is not None
-    decision = _decide(session, rt, principal, target, utcnow(), target.file.path)
-    if decision.allowed and _wants(rt, principal, target, decision):
-        copy = _copy(session, rt, principal, target, decision)
+    decision = decide_standing(session, rt, principal, target, utcnow(), target.file.path)
+    if decision.allowed and wants_marked_copy(rt, principal, target, decision):
+        copy = marked_copy(session, rt, principal, target, decision)
         if copy is not None:
             return copy.sha256, copy.size
     return target.file.sha256, target.file.size

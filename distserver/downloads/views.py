@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
+from werkzeug.wrappers import Response as Redirect
 
 from distserver.accounts.sessions import client_address, current_principal
+from distserver.app_runtime import current_runtime
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.downloads.fastpath import request_token, reuse_link
@@ -12,7 +14,6 @@ from distserver.downloads.services import use_link
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import NotFound
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.storage.local import LocalStorage
 from distserver.urls import external_base
 
@@ -21,7 +22,7 @@ downloads = Blueprint("downloads", __name__)
 
 @downloads.get("/dl/<link_id>")
 @anonymous_downloads
-def follow_link(link_id: str) -> Response:
+def follow_link(link_id: str) -> Redirect:
     rt = current_runtime()
     raw = request_token()
     base_url = external_base() + "/"

@@ -23,20 +23,20 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import User
-from distserver.audit.service import SYSTEM, record
+from distserver.app_runtime import Runtime
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model, Revision
 from distserver.catalog.services import resolve_revision
-from distserver.cli_support import actor, as_option, model_arg, runtime
+from distserver.cli_arguments import actor, as_option, model_arg, runtime
 from distserver.errors import BadRequest, NotFound
 from distserver.extensions import db
 from distserver.fingerprint.copies import is_weights, remove_copies_for_ended_grants
 from distserver.fingerprint.keys import load_keys, new_key
 from distserver.fingerprint.models import FingerprintCopy
 from distserver.fingerprint.trace import DEFAULT_THRESHOLD, TraceResult, trace_file, verdict
-from distserver.runtime import Runtime
+from distserver.identity import SYSTEM, Principal
 from distserver.storage.base import Storage, blob_key
 
 

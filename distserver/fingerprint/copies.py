@@ -32,23 +32,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Grant
-from distserver.access.policy import Principal
 from distserver.access.tiers import Tier
-from distserver.audit.service import SYSTEM, record
+from distserver.app_runtime import Runtime
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision
 from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.keys import load_keys
 from distserver.fingerprint.models import FingerprintCopy
-from distserver.runtime import Runtime
+from distserver.identity import SYSTEM, Principal
 from distserver.storage.base import Storage, blob_key
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def live_copies(session: Session, user_id: int, shas: set[str]) -> dict[str, Mar
 class _Prefixed:
     """A reader that yields ``head`` and then the rest of ``body`` (already past it)."""
 
-    def __init__(self, head: bytes, body: BinaryIO) -> None:
+    def __init__(self, head: bytes, body: IO[bytes]) -> None:
         self.head, self.body = head, body
 
     def read(self, n: int = -1) -> bytes:

@@ -40,12 +40,12 @@ from sqlalchemy.orm import Session
 from distserver.access.models import Grant, Membership, Organization
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
 from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.copies import is_weights, live_copies
 from distserver.fingerprint.models import CopyTask
-from distserver.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ def plan_after_commit(
 
     if not has_app_context():
         return
+    from distserver.app_runtime import current_runtime
     from distserver.jobs import enqueue_after_commit
-    from distserver.runtime import current_runtime
 
     if not any(t.fingerprint for t in current_runtime().tiers.values()):
         return

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
@@ -74,7 +74,13 @@ class Header:
         return {t.name: t for t in self.tensors}
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
+class Readable(Protocol):
+    """What the marker reads from: an open binary file or anything with its read()."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def _read_exact(f: Readable, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         part = f.read(n - len(buf))
@@ -112,7 +118,7 @@ def parse_header(prefix: bytes, json_bytes: bytes) -> Header:
     return Header(prefix + json_bytes, tuple(tensors), dict(meta))
 
 
-def read_header(f: BinaryIO) -> Header:
+def read_header(f: Readable) -> Header:
     """Read the header from the current position of ``f`` (left just after it)."""
     prefix = _read_exact(f, 8)
     (n,) = struct.unpack("<Q", prefix)
@@ -121,7 +127,7 @@ def read_header(f: BinaryIO) -> Header:
     return parse_header(prefix, _read_exact(f, n))
 
 
-def _copy(f: BinaryIO, n: int) -> Iterator[bytes]:
+def _copy(f: Readable, n: int) -> Iterator[bytes]:
     while n > 0:
         part = _read_exact(f, min(n, COPY_CHUNK))
         n -= len(part)
@@ -129,7 +135,7 @@ def _copy(f: BinaryIO, n: int) -> Iterator[bytes]:
 
 
 def mark_file(
-    src: BinaryIO | Path | str,
+    src: Readable | Path | str,
     master_key: bytes,
     recipient: str,
     strength: float = DEFAULT_STRENGTH,
@@ -153,7 +159,7 @@ def mark_file(
 
 
 def _mark_stream(
-    src: BinaryIO | Path | str,
+    src: Readable | Path | str,
     master_key: bytes,
     recipient: str,
     strength: float,

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from .mark import DEFAULT_CHUNK, DEFAULT_STRENGTH, sign_bits, tensor_key
 from .safetensors_stream import FLOAT_DTYPES, SafetensorsReader, TensorInfo
 
 DEFAULT_THRESHOLD = 6.0
+# What names a master key: the keyring's id (a str), or any hashable a caller uses.
+KeyId = TypeVar("KeyId", bound=Hashable)
 REALIGN_LIMIT = 1 << 26  # entries: larger tensors are never loaded whole
 _ALIGNED_COS = 0.5  # median row cosine above which a tensor counts as in place
 _RESCALED = 0.02  # median |column factor - 1| above which columns count as rescaled
@@ -258,7 +261,7 @@ def _score_tensor(
     col_scale = _column_scales(x0, w0)  # estimated on the first rows, applied to all
     if col_scale is not None:
         result.rescaled.append(name)
-    blocks = range(0, rows, per)
+    blocks: Sequence[int] = range(0, rows, per)
     if max_entries and len(blocks) * per * cols > max_entries:  # evenly spaced row blocks
         want = max(1, -(-max_entries // (per * cols)))
         blocks = [
@@ -276,8 +279,8 @@ def _score_tensor(
 def trace_file(
     suspect: Path | str,
     original: Path | str,
-    candidates: Iterable[tuple[str, Hashable]],
-    keys: Mapping[Hashable, bytes],
+    candidates: Iterable[tuple[str, KeyId]],
+    keys: Mapping[KeyId, bytes],
     strength: float = DEFAULT_STRENGTH,
     chunk: int = DEFAULT_CHUNK,
     max_entries: int | None = None,
@@ -325,8 +328,8 @@ def trace_file(
 def score_file(
     suspect: Path | str,
     original: Path | str,
-    candidates: Iterable[tuple[str, Hashable]],
-    keys: Mapping[Hashable, bytes],
+    candidates: Iterable[tuple[str, KeyId]],
+    keys: Mapping[KeyId, bytes],
     strength: float = DEFAULT_STRENGTH,
 ) -> list[Score]:
     """Scores of every candidate, highest z first (see ``trace_file`` for the details)."""

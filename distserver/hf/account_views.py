@@ -25,7 +25,8 @@ def whoami_view() -> Response:
         raise Unauthorized("whoami needs a distserver API token.", code="invalid_token")
     user = db.session.get(User, principal.user_id)
     token = db.session.get(ApiToken, principal.token_id)
-    assert user is not None and token is not None
+    assert user is not None
+    assert token is not None
     orgs = db.session.execute(
         select(Organization.slug, Organization.name)
         .join(Membership, Membership.organization_id == Organization.id)

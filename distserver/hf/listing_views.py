@@ -15,6 +15,7 @@ from flask import Response, jsonify, request
 
 from distserver.access.policy import may_see
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.services import list_models, main_revision
 from distserver.downloads.counts import recent_downloads
 from distserver.errors import BadRequest
@@ -23,7 +24,6 @@ from distserver.hf import hf
 from distserver.hf.paging import flag, link_next, page_offset
 from distserver.hf.serializers import model_info
 from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 
 PAGE_SIZE = 1000
 SORTS = ("id", "lastModified", "createdAt", "downloads", "likes", "trendingScore")

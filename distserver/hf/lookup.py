@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import ModelFacts, Principal, lists_files, may_see
+from distserver import guards
+from distserver.access.policy import ModelFacts, lists_files
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
 from distserver.catalog.services import find_file
 from distserver.downloads.services import AccessDenied, locate
 from distserver.downloads.standing import model_access
-from distserver.errors import BadRequest
+from distserver.errors import BadRequest, NotFound
 from distserver.hf.refusals import not_found
-from distserver.releases.services import model_facts
-from distserver.runtime import Runtime
+from distserver.identity import Principal
 
 NO_MODEL = "No such model."
 
@@ -49,9 +50,11 @@ def find_visible(
     except BadRequest:
         raise not_found("model", NO_MODEL) from None
     target = locate(session, namespace, name, rev, None)
-    facts = model_facts(session, target.model, rt.plans) if target.model else None
-    if target.model is None or facts is None or not may_see(principal, facts):
-        raise not_found("model", NO_MODEL)
+    try:
+        facts = guards.require_visible(target.model, target.ref, principal)
+    except NotFound:
+        raise not_found("model", NO_MODEL) from None
+    assert target.model is not None
     if target.revision is None:
         raise not_found("revision", f"{target.ref} has no such revision.")
     return Found(target.model, facts, target.revision)

@@ -19,11 +19,12 @@ from flask import Blueprint, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from distserver.access.apply_links import apply_url, with_apply_sentence
-from distserver.access.policy import Decision, Principal
+from distserver.access.policy import Decision
 from distserver.accounts.sessions import current_principal
 from distserver.downloads.services import AccessDenied
 from distserver.errors import DistserverError
 from distserver.fingerprint.preparation import CopyInPreparation
+from distserver.identity import Principal
 
 MISSING_CODES = {
     "model": "RepoNotFound",

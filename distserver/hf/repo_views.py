@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from distserver.accounts.models import User
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Revision
 from distserver.catalog.services import main_revision
 from distserver.catalog.tags import model_tags
@@ -25,7 +26,6 @@ from distserver.hf.lookup import find_visible, require_standing
 from distserver.hf.paging import flag, link_next, page_offset
 from distserver.hf.refusals import COMMIT_KEY, hub_error
 from distserver.hf.serializers import commit_entry, path_entries
-from distserver.runtime import current_runtime
 
 # The Hub's page size for commit listings.
 COMMITS_PAGE_SIZE = 50

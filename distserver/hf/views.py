@@ -23,8 +23,9 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
-from distserver.access.policy import Principal, lists_files
+from distserver.access.policy import lists_files
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import Runtime, current_runtime
 from distserver.catalog.names import MAX_PATH
 from distserver.downloads.counts import recent_downloads
 from distserver.downloads.doors import link_for_request
@@ -37,7 +38,7 @@ from distserver.hf import hf
 from distserver.hf.lookup import Found, find_visible, require_file, require_standing
 from distserver.hf.refusals import COMMIT_KEY, not_found, register_refusals
 from distserver.hf.serializers import model_info, page_after, tree_entries
-from distserver.runtime import Runtime, current_runtime
+from distserver.identity import Principal
 from distserver.urls import external_base
 
 # The Hub's page sizes for tree listings.

@@ -97,7 +97,11 @@ def enqueue_after_commit(
     name = declared if isinstance(declared, str) else declared.name
     if name not in runtime.actors:
         raise KeyError(f"no job named {name!r}")
-    hold_until_commit(db.session if session is None else session, lambda: runtime.send(name, *args))
+
+    def send() -> None:
+        runtime.send(name, *args)
+
+    hold_until_commit(db.session if session is None else session, send)
 
 
 def backlog(app: Flask | None = None) -> dict[str, int]:

@@ -72,8 +72,8 @@ def seal_audit_log() -> None:
 @job("releases.tick", queue=MAINTENANCE_QUEUE, max_retries=0)
 def tick_releases() -> None:
     """Apply scheduled promotions that are due (`distserver releases tick`)."""
+    from distserver.app_runtime import current_runtime
     from distserver.releases import services
-    from distserver.runtime import current_runtime
 
     for line in services.tick(db.session, current_runtime().plans):
         log.info("opened %s", line)
@@ -118,8 +118,8 @@ def evaluate_alerts() -> None:
 def plan_copies(model_id: int | None = None, user_id: int | None = None) -> None:
     """Record and queue the marked copies current access calls for (of one model, one
     user, or everyone when both are None: the periodic sweep)."""
+    from distserver.app_runtime import current_runtime
     from distserver.fingerprint.preparation import enqueue_copies, plan
-    from distserver.runtime import current_runtime
 
     ids = plan(db.session, current_runtime(), model_id=model_id, user_id=user_id)
     enqueue_copies(ids, db.session)
@@ -132,9 +132,9 @@ def prepare_copy(task_id: int) -> None:
     """Make one recipient's marked copy of one weights file; at most
     FINGERPRINT_COPY_CONCURRENCY at once per worker process (a job that finds every
     slot taken is sent again a few seconds later)."""
+    from distserver.app_runtime import current_runtime
     from distserver.fingerprint.preparation import prepare
     from distserver.jobs import job_runtime
-    from distserver.runtime import current_runtime
 
     outcome = prepare(db.session, current_runtime(), task_id)
     if outcome == "busy":

@@ -80,7 +80,7 @@ def _finish(response: Response) -> Response:
     if started is None:  # a response made before our before_request ran
         return response
     seconds = time.perf_counter() - started
-    req = request._get_current_object()  # type: ignore[attr-defined]  (one proxy lookup)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     rule = req.url_rule
     route = rule.rule if rule is not None else UNMATCHED_ROUTE
     status = response.status_code

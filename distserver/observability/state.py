@@ -22,7 +22,7 @@ def oldest_unsealed_at(session: Session, late_window: int) -> datetime | None:
     return session.execute(oldest_unsealed_query(late_window)).scalar()
 
 
-def oldest_unsealed_query(late_window: int) -> Select[tuple[datetime]]:
+def oldest_unsealed_query(late_window: int) -> Select[datetime]:
     newest_sealed = select(func.coalesce(func.max(AuditSeal.event_id), 0)).scalar_subquery()
     # The bound is repeated on the seals side (redundant for the result) so the planner
     # reads both indexes from it, never either one from its start.

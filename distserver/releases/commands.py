@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from distserver.cli_support import actor, as_option, model_arg, runtime
+from distserver.cli_arguments import actor, as_option, model_arg, runtime
 from distserver.extensions import db
 from distserver.releases import services
 from distserver.releases.gates import gate_status

@@ -13,14 +13,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
-from distserver.accounts.staff import require_role
 from distserver.audit.models import AuditEvent
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, Forbidden
+from distserver.identity import Principal, require_role
 from distserver.paging import Keyset, Page, keyset_page
 from distserver.releases.gates import barred_signers, gate_scope
 from distserver.releases.models import Evaluation, ReleaseState, Signoff

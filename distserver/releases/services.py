@@ -13,22 +13,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.access import webhooks
-from distserver.access.policy import ModelFacts, Principal
-from distserver.audit.service import SYSTEM, record
+from distserver.access.policy import ModelFacts
+from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict
-from distserver.releases.evidence import (  # noqa: F401  (the evidence API, re-exported)
-    TRANSITION_ROLES,
-    TimelineEntry,
-    evaluate,
-    next_gate,
-    require_role,
-    signoff,
-    timeline,
-    timeline_page,
+from distserver.identity import SYSTEM, Principal, require_role
+from distserver.releases.evidence import (  # the evidence API, re-exported
+    TRANSITION_ROLES as TRANSITION_ROLES,
 )
+from distserver.releases.evidence import TimelineEntry as TimelineEntry
+from distserver.releases.evidence import evaluate as evaluate
+from distserver.releases.evidence import next_gate as next_gate
+from distserver.releases.evidence import signoff as signoff
+from distserver.releases.evidence import timeline as timeline
+from distserver.releases.evidence import timeline_page as timeline_page
 from distserver.releases.gates import GateStatus, gate_status
 from distserver.releases.models import ReleaseState, StageTransition
 from distserver.releases.plans import Plan, Stage

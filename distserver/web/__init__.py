@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, url_for
+from flask import Blueprint, Flask, current_app, g
 from flask_login import current_user
-from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
 web = Blueprint(
@@ -54,18 +53,6 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def optional_url(endpoint: str, **values: Any) -> str | None:
-    """The URL of `endpoint`, or None when no blueprint provides it (yet): links to
-    pages of other parts (the staff console, the audit pages) are shown only when
-    those pages exist."""
-    if endpoint not in current_app.view_functions:
-        return None
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
-
-
 def _layout_context() -> dict[str, Any]:
     from distserver.accounts.forms import ConfirmForm
     from distserver.accounts.sso import providers
@@ -78,8 +65,6 @@ def _layout_context() -> dict[str, Any]:
         "sso_providers": list(providers().values()),
         "signout_form": ConfirmForm(formdata=None) if user is not None else None,
         "needs_second_factor": bool(roles) and user is not None and not user.totp_enabled,
-        "url_map_endpoints": current_app.view_functions.keys(),
-        "optional_url": optional_url,
     }
 
 

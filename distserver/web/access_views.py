@@ -11,12 +11,12 @@ from werkzeug.wrappers import Response
 from distserver.access import applications
 from distserver.accounts.forms import ConfirmForm
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.errors import DistserverError
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.web import web
 from distserver.web.forms import RenewForm, application_form
-from distserver.web.model_views import _visible_model
+from distserver.web.model_views import visible_model
 from distserver.web.queries import my_access_page
 
 Page = str | Response | tuple[str, int]
@@ -26,7 +26,7 @@ Page = str | Response | tuple[str, int]
 @login_required
 def apply(namespace: str, name: str) -> Page:
     rt = current_runtime()
-    model, _state = _visible_model(namespace, name)
+    model, _state = visible_model(namespace, name)
     plan_tiers = frozenset(t for s in rt.plans[model.plan].stages for t in s.tiers)
     tier = rt.tiers.get(request.args.get("tier") or "")
     if tier is None or tier.qualification != "application" or tier.name not in plan_tiers:

@@ -15,13 +15,13 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import Length
 
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.alerts import service
 from distserver.alerts.models import STATES, Alert
 from distserver.alerts.rules import RULE_NAMES
 from distserver.audit.queries import DailyCount
 from distserver.errors import DistserverError
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.web.staff_charts import Chart, daily_chart
 from distserver.web.staff_views import staff
 

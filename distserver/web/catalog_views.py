@@ -9,11 +9,11 @@ from flask import render_template, request
 from sqlalchemy import func, select
 
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import File
 from distserver.db import utcnow
 from distserver.extensions import db
 from distserver.hf.serializers import card_data
-from distserver.runtime import current_runtime
 from distserver.web import web
 from distserver.web.standing import catalog
 

@@ -14,9 +14,9 @@ from werkzeug.wrappers import Response
 
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.errors import DistserverError
 from distserver.extensions import db
+from distserver.identity import require_role
 
 ADMIN = frozenset({"admin"})
 

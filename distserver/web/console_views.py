@@ -24,6 +24,7 @@ from distserver.access.policy import Principal, may_see
 from distserver.access.services import revoke_grant
 from distserver.accounts.models import STAFF_ROLES, User
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog import editing
 from distserver.catalog.models import Model
 from distserver.catalog.names import split_ref
@@ -32,7 +33,6 @@ from distserver.errors import DistserverError
 from distserver.extensions import db
 from distserver.hf.serializers import card_data
 from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 from distserver.web.console_forms import CardForm, ExtendForm, GrantForm, NewModelForm, RevokeForm
 from distserver.web.staff_views import staff
 from distserver.web.standing import load_model

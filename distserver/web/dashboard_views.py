@@ -9,8 +9,8 @@ from flask import render_template
 from flask_login import current_user
 
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.web import queries, web
 
 REVIEW_ROLES = frozenset({"reviewer", "admin"})

@@ -97,4 +97,4 @@ def application_form(
             f"I have read and accept the {names} agreement", validators=[DataRequired()]
         )
     form_class = type("ApplicationForm", (ApplicationBase,), attrs)
-    return form_class(**kw)  # type: ignore[no-any-return]
+    return form_class(**kw)

@@ -9,11 +9,13 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from distserver import guards
 from distserver.access.apply_links import refusal_apply_url
-from distserver.access.policy import lists_files, may_see
+from distserver.access.policy import lists_files
 from distserver.access.services import accept_agreement
 from distserver.access.tiers import Tier
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.catalog.services import resolve_revision
 from distserver.db import utcnow
@@ -24,8 +26,6 @@ from distserver.extensions import db
 from distserver.fingerprint.preparation import CopyInPreparation
 from distserver.releases.evidence import timeline
 from distserver.releases.models import ReleaseState
-from distserver.releases.services import model_facts
-from distserver.runtime import current_runtime
 from distserver.urls import external_base
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm
@@ -33,14 +33,12 @@ from distserver.web.standing import admitted, load_model, next_step, page_standi
 from distserver.web.standing import pending_application as find_pending
 
 
-def _visible_model(namespace: str, name: str) -> tuple[Model, ReleaseState]:
+def visible_model(namespace: str, name: str) -> tuple[Model, ReleaseState]:
     """The model and its release state, or 404 for a model that does not exist or
     that the visitor may not see."""
     found = load_model(db.session, namespace, name)
-    if found is None or not may_see(
-        current_principal(), model_facts(db.session, found[0], current_runtime().plans)
-    ):
-        abort(404, f"No model {namespace}/{name}.")
+    guards.require_visible(found[0] if found else None, f"{namespace}/{name}", current_principal())
+    assert found is not None
     return found
 
 
@@ -48,7 +46,7 @@ def _visible_model(namespace: str, name: str) -> tuple[Model, ReleaseState]:
 def model_page(namespace: str, name: str) -> str:
     rt = current_runtime()
     principal = current_principal()
-    model, state = _visible_model(namespace, name)
+    model, state = visible_model(namespace, name)
     rev = (request.args.get("revision") or "main").strip()[:64]
     revision = resolve_revision(db.session, model, rev, with_files=True)
     if revision is None and rev != "main":
@@ -138,7 +136,7 @@ def _agreement_tier(model: Model) -> Tier:
 @web.route("/models/<namespace>/<name>/agreement", methods=["GET", "POST"])
 @login_required
 def agreement(namespace: str, name: str) -> str | Response | tuple[str, int]:
-    model, _state = _visible_model(namespace, name)
+    model, _state = visible_model(namespace, name)
     tier = _agreement_tier(model)
     agreements = tier.agreements_for(model.ref)
     form = AgreementForm()

@@ -20,10 +20,10 @@ from distserver.access.services import require_tier
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.web.console import console_viewer, console_write
 from distserver.web.org_forms import (
     MemberForm,

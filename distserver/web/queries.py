@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from distserver.access import applications as apps
 from distserver.access.models import Application, Grant
-from distserver.access.policy import Principal
 from distserver.access.reports import application_dict, iso, my_access
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
 from distserver.audit.models import AuditEvent
 from distserver.catalog.models import Model
 from distserver.downloads.models import DownloadLink
+from distserver.identity import Principal
 from distserver.releases.models import ReleaseState, Signoff
 from distserver.releases.plans import Plan
 

@@ -10,9 +10,9 @@ from werkzeug.wrappers import Response
 
 from distserver.access import applications
 from distserver.accounts.sessions import current_principal
+from distserver.app_runtime import current_runtime
 from distserver.errors import DistserverError
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from distserver.web import web
 from distserver.web.forms import DecisionForm
 from distserver.web.queries import QueueFilters, find_model_ref, review_queue

@@ -9,6 +9,7 @@ go through distserver.audit.queries, the same code as GET /api/v1/audit/events."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -23,24 +24,26 @@ from flask import (
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.wrappers import Response as Redirect
 from wtforms import BooleanField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from distserver import guards
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
-from distserver.api.release_views import READ_ROLES, _staff_model
+from distserver.api.release_views import READ_ROLES
+from distserver.app_runtime import current_runtime
 from distserver.audit import queries
 from distserver.catalog.models import Model
 from distserver.downloads.statistics import model_statistics
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.paging import keyset_args
 from distserver.releases import services
 from distserver.releases.evidence import EVIDENCE_ROLES, TRANSITION_ROLES
 from distserver.releases.gates import gate_status, gate_statuses
 from distserver.releases.models import ReleaseState
-from distserver.runtime import current_runtime
 from distserver.web.staff_charts import daily_chart, statistics_charts
 
 staff = Blueprint("staff", __name__, url_prefix="/staff")
@@ -115,7 +118,7 @@ def index() -> str:
 @staff.get("/models/<namespace>/<name>/release")
 @login_required
 def release_console(namespace: str, name: str) -> str:
-    principal, model = _staff_model(namespace, name, write=False)
+    principal, model = guards.staff_model(namespace, name, READ_ROLES, scope="read")
     plan = current_runtime().plans[model.plan]
     state = services.release_state(db.session, model)
     status = gate_status(db.session, model, current_runtime().plans, state=state)
@@ -149,9 +152,9 @@ def release_console(namespace: str, name: str) -> str:
     )
 
 
-def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Response:  # type: ignore[no-untyped-def]
+def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Redirect:  # type: ignore[no-untyped-def]
     """Run one release service for the signed-in person; flash its outcome or refusal."""
-    principal, model = _staff_model(namespace, name, write=False)
+    principal, model = guards.staff_model(namespace, name, READ_ROLES, scope="read")
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
@@ -167,7 +170,7 @@ def _act(namespace: str, name: str, form: FlaskForm, action, done: str) -> Respo
 
 @staff.post("/models/<namespace>/<name>/release/evaluations")
 @login_required
-def evaluate(namespace: str, name: str) -> Response:
+def evaluate(namespace: str, name: str) -> Redirect:
     form = EvaluationForm()
     form.name.choices = [SelectChoice(form.name.data or "", "")]  # the service checks it
     plans = current_runtime().plans
@@ -184,7 +187,7 @@ def evaluate(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/signoffs")
 @login_required
-def signoff(namespace: str, name: str) -> Response:
+def signoff(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     plans = current_runtime().plans
     return _act(
@@ -198,7 +201,7 @@ def signoff(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/promote")
 @login_required
-def promote(namespace: str, name: str) -> Response:
+def promote(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     plans = current_runtime().plans
     return _act(
@@ -212,7 +215,7 @@ def promote(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/demote")
 @login_required
-def demote(namespace: str, name: str) -> Response:
+def demote(namespace: str, name: str) -> Redirect:
     form = DemoteForm()
     plans = current_runtime().plans
     return _act(
@@ -226,7 +229,7 @@ def demote(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/halt")
 @login_required
-def halt(namespace: str, name: str) -> Response:
+def halt(namespace: str, name: str) -> Redirect:
     form = HaltForm()
     return _act(
         namespace,
@@ -239,7 +242,7 @@ def halt(namespace: str, name: str) -> Response:
 
 @staff.post("/models/<namespace>/<name>/release/resume")
 @login_required
-def resume(namespace: str, name: str) -> Response:
+def resume(namespace: str, name: str) -> Redirect:
     form = NoteForm()
     return _act(
         namespace,
@@ -254,8 +257,8 @@ def resume(namespace: str, name: str) -> Response:
 
 
 def _audit_page(
-    template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra
-) -> str:  # type: ignore[no-untyped-def]
+    template: str, where: queries.EventFilter, chart_by: tuple[str, ...], **extra: Any
+) -> str:
     queries.require_auditor(current_principal())
     page = queries.events_page(db.session, where, keyset_args(request.args))
     now = datetime.now(UTC)

@@ -19,21 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distserver.access.models import Application, Grant
-from distserver.access.policy import (
-    AccessFacts,
-    Decision,
-    GrantFacts,
-    ModelFacts,
-    Principal,
-    decide,
-    may_see,
-)
+from distserver.access.policy import AccessFacts, Decision, GrantFacts, ModelFacts, decide, may_see
 from distserver.access.services import gather_facts, today
 from distserver.access.tiers import Tier
+from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
+from distserver.downloads.services import quota_used
+from distserver.identity import Principal
 from distserver.releases.models import ReleaseState
 from distserver.releases.services import model_facts
-from distserver.runtime import Runtime
 
 # Any path: a listing asks about the model as a whole (a revision with files).
 ANY_FILE = "*"
@@ -81,7 +75,8 @@ def catalog(session: Session, rt: Runtime, principal: Principal, now: datetime) 
     if not visible:
         return []
     ids = [v[0].id for v in visible]
-    base = gather_facts(session, principal, None, today(now), rt.tiers)
+    used = quota_used(session, principal.quota_subject, today(now))
+    base = gather_facts(session, principal, None, used_today=used, tiers=rt.tiers)
     per_model = _model_grants(session, principal, ids)
     out = []
     for model, facts, state, revision in visible:
@@ -151,7 +146,8 @@ def page_standing(
     """The principal's standing on `revision` of `model` as a whole (the policy asked
     for its first file, as downloads.standing.model_access does for `main`)."""
     facts = model_facts(session, model, rt.plans, now)
-    access = gather_facts(session, principal, model, today(now), rt.tiers)
+    used = quota_used(session, principal.quota_subject, today(now))
+    access = gather_facts(session, principal, model, used_today=used, tiers=rt.tiers)
     first = next(iter(files), None)
     decision = _decide(rt, principal, facts, revision, first.path if first else None, access, now)
     return facts, access, decision

@@ -16,9 +16,9 @@ from wtforms.fields.choices import SelectChoice
 from distserver.access import webhooks
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
-from distserver.accounts.staff import require_role
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.web.console import ADMIN, console_viewer, console_write
 from distserver.web.org_forms import ReasonForm, WebhookForm
 from distserver.web.staff_views import staff
@@ -32,6 +32,8 @@ def _hook_form(**kw: object) -> WebhookForm:
     form.events.choices = [
         SelectChoice("*", "every event"),
         *(SelectChoice(e, e) for e in webhooks.SENT_EVENTS),
+        SelectChoice("alert.*", "every alert event"),
+        *(SelectChoice(e, e) for e in webhooks.ALERT_EVENTS),
     ]
     return form
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from distserver.accounts.services import create_token
+from distserver.app_runtime import current_runtime
 from distserver.extensions import db
-from distserver.runtime import current_runtime
 from tests.support.world import Person, World
 
 

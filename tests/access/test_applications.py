@@ -37,9 +37,11 @@ def test_auto_approval_grants_at_once(auto_app, tmp_path: Path) -> None:  # type
 
     response = apply(client, "acme/llm", headers)
     assert response.status_code == 201, response.json
-    assert response.json["status"] == "approved" and response.json["decided_by"] == "auto"
+    assert response.json["status"] == "approved"
+    assert response.json["decided_by"] == "auto"
     grant = db.session.get(Grant, response.json["grant_id"])
-    assert grant is not None and grant.tier == "researcher"
+    assert grant is not None
+    assert grant.tier == "researcher"
     assert timedelta(days=364) < grant.expires_at - utcnow() <= timedelta(days=365)
     assert link(client, "acme/llm", headers).status_code == 201
     assert any("approved" in m["subject"] for m in read_outbox() if m["to"] == "r@example.org")
@@ -51,10 +53,12 @@ def test_manual_review_rejection_reason_and_cooldown(client, world: World) -> No
     applicant = manager(world, "a@example.org")
 
     first = apply(client, "acme/llm", applicant)
-    assert first.status_code == 201 and first.json["status"] == "pending"
+    assert first.status_code == 201
+    assert first.json["status"] == "pending"
     assert any(m["to"] == "rev@example.org" for m in read_outbox())
     again = apply(client, "acme/llm", applicant)
-    assert again.status_code == 409 and again.json["error"]["code"] == "application_pending"
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "application_pending"
 
     queue = client.get("/api/v1/applications?status=pending", headers=reviewer)
     assert [a["id"] for a in queue.json["applications"]] == [first.json["id"]]
@@ -63,7 +67,8 @@ def test_manual_review_rejection_reason_and_cooldown(client, world: World) -> No
 
     app_id = first.json["id"]
     no_reason = client.post(f"/api/v1/applications/{app_id}/reject", json={}, headers=reviewer)
-    assert no_reason.status_code == 400 and no_reason.json["error"]["code"] == "reason_required"
+    assert no_reason.status_code == 400
+    assert no_reason.json["error"]["code"] == "reason_required"
     rejected = client.post(
         f"/api/v1/applications/{app_id}/reject",
         json={"reason": "Please use an institutional e-mail."},
@@ -71,12 +76,14 @@ def test_manual_review_rejection_reason_and_cooldown(client, world: World) -> No
     )
     assert rejected.status_code == 200
     seen = client.get(f"/api/v1/applications/{app_id}", headers=applicant).json
-    assert seen["status"] == "rejected" and seen["reason"] == "Please use an institutional e-mail."
+    assert seen["status"] == "rejected"
+    assert seen["reason"] == "Please use an institutional e-mail."
     mails = [m for m in read_outbox() if m["to"] == "a@example.org"]
     assert "Please use an institutional e-mail." in mails[-1]["body"]
 
     cooling = apply(client, "acme/llm", applicant)
-    assert cooling.status_code == 409 and cooling.json["error"]["code"] == "cooldown"
+    assert cooling.status_code == 409
+    assert cooling.json["error"]["code"] == "cooldown"
     opens = (utcnow() + timedelta(days=30)).date().isoformat()
     assert opens in cooling.json["error"]["message"]
     with time_machine.travel(utcnow() + timedelta(days=31)):
@@ -119,7 +126,8 @@ def test_expired_grant_refused_then_renewed(client, world: World) -> None:
     )
     db.session.commit()
     refused = link(client, "acme/llm", headers)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "grant_expired"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "grant_expired"
     access = client.get("/api/v1/me/access", headers=headers).json
     assert access["grants"][0]["state"] == "expired"
 
@@ -129,7 +137,8 @@ def test_expired_grant_refused_then_renewed(client, world: World) -> None:
         headers=headers,
     )
     assert renewal.status_code == 201, renewal.json
-    assert renewal.json["renewal_of"] == grant_id and renewal.json["answers"] == ANSWERS
+    assert renewal.json["renewal_of"] == grant_id
+    assert renewal.json["answers"] == ANSWERS
     decided = client.post(
         "/api/v1/applications/decide",
         json={"ids": [renewal.json["id"]], "decision": "approve"},
@@ -149,7 +158,8 @@ def test_revocation_takes_effect_on_the_next_request(client, world: World) -> No
     revoked = client.post(f"/api/v1/grants/{grant.id}/revoke", headers=reviewer)
     assert revoked.status_code == 200, revoked.json
     refused = link(client, "acme/llm", holder.auth)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "no_grant"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "no_grant"
     assert client.post(f"/api/v1/grants/{grant.id}/revoke", headers=reviewer).status_code == 404
 
 
@@ -184,7 +194,8 @@ def test_new_agreement_version_requires_acceptance(make_app, db_backend, tmp_pat
             json={"tier": "researcher", "agreement_sha256": old},
             headers=headers,
         )
-        assert stale.status_code == 409 and stale.json["error"]["code"] == "agreement_mismatch"
+        assert stale.status_code == 409
+        assert stale.json["error"]["code"] == "agreement_mismatch"
         accepted = client.post(
             "/api/v1/models/acme/llm/agreement",
             json={"tier": "researcher", "agreement_sha256": sha("researcher")},
@@ -218,7 +229,8 @@ def test_idor_other_users_applications_are_not_found(client, world: World) -> No
     print(f"IDOR: {tried} cases tried, {tried} held")
     assert client.get(f"/api/v1/applications/{mine}", headers=reviewer).status_code == 200
     withdrawn = client.post(f"/api/v1/applications/{mine}/withdraw", headers=alice)
-    assert withdrawn.status_code == 200 and withdrawn.json["status"] == "withdrawn"
+    assert withdrawn.status_code == 200
+    assert withdrawn.json["status"] == "withdrawn"
 
 
 def test_bulk_decisions_and_access_report(client, world: World) -> None:
@@ -260,7 +272,8 @@ def test_bulk_decisions_and_access_report(client, world: World) -> None:
     assert {r["email"] for r in rejected} == {"u0@example.org", "u1@example.org"}
     assert all(r["decided_by"] == "rev@example.org" and r["decided_at"] for r in rejected)
     csv = client.get("/api/v1/reports/access?format=csv", headers=auditor)
-    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.status_code == 200
+    assert csv.mimetype == "text/csv"
     assert csv.text.splitlines()[0].startswith("application_id,user,email,tier,model,status")
     assert (
         client.get("/api/v1/reports/access", headers=manager(world, "x@example.org")).status_code

@@ -21,7 +21,8 @@ def test_cli_review_orgs_reminders_and_report(app, client, world: World) -> None
     world.person("rev@example.org", roles=("reviewer",))
     app_id = apply(client, "acme/llm", manager(world, "a@example.org")).json["id"]
     listed = cli.invoke(main, ["applications", "list"])
-    assert listed.exit_code == 0 and f"{app_id}\tpending\ta@example.org" in listed.output
+    assert listed.exit_code == 0
+    assert f"{app_id}\tpending\ta@example.org" in listed.output
     assert cli.invoke(main, ["applications", "approve", str(app_id)]).exit_code == 1  # who?
     refused = cli.invoke(main, ["applications", "reject", str(app_id), "--as", "rev@example.org"])
     assert refused.exit_code == 1
@@ -47,10 +48,8 @@ def test_cli_review_orgs_reminders_and_report(app, client, world: World) -> None
         result = cli.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
     report = cli.invoke(main, ["access", "report", "--format", "csv"])
-    assert (
-        report.exit_code == 0
-        and "a@example.org,researcher,acme/llm,approved,rev@example.org" in report.output
-    )
+    assert report.exit_code == 0
+    assert "a@example.org,researcher,acme/llm,approved,rev@example.org" in report.output
 
 
 def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -73,12 +72,11 @@ def test_a_model_adds_its_own_agreement_and_fields(make_app, db_backend, tmp_pat
         assert apply(client, "acme/llm", headers).json["error"]["code"] == "invalid_answers"
         answers = {**ANSWERS, "country": "de"}
         missing = apply(client, "acme/llm", headers, answers=answers)
-        assert (
-            missing.status_code == 409
-            and "model_agreement_sha256" in missing.json["error"]["message"]
-        )
+        assert missing.status_code == 409
+        assert "model_agreement_sha256" in missing.json["error"]["message"]
         ok = apply(client, "acme/llm", headers, answers=answers, model_agreement_sha256=addendum)
-        assert ok.status_code == 201 and ok.json["answers"]["country"] == "DE"
+        assert ok.status_code == 201
+        assert ok.json["answers"]["country"] == "DE"
         assert apply(client, "acme/plain", headers).status_code == 201  # no extra terms there
         assert not [m for m in read_outbox() if m["to"] == "rev@example.org"]  # digest only
         client.post(
@@ -100,17 +98,17 @@ def test_cli_extends_a_grant_as_the_console_does(app, world: World) -> None:  # 
     refused = cli.invoke(
         main, ["grants", "extend", str(grant.id), "--days", "5", "--as", "sal@example.org"]
     )
-    assert (
-        refused.exit_code == 1
-        and "Only admin or reviewer staff may extend grants." in refused.output
-    )
+    assert refused.exit_code == 1
+    assert "Only admin or reviewer staff may extend grants." in refused.output
     done = cli.invoke(main, ["grants", "extend", str(grant.id), "--days", "5"])
-    assert done.exit_code == 0 and f"grant {grant.id} now runs until" in done.output, done.output
+    assert done.exit_code == 0, done.output
+    assert f"grant {grant.id} now runs until" in done.output, done.output
     db.session.refresh(grant)
     assert (grant.expires_at - before).days == 5
     assert [e.actor for e in world.events("access:grant:extended")] == ["system"]
     missing = cli.invoke(main, ["grants", "extend", "999", "--days", "5"])
-    assert missing.exit_code == 1 and "No live grant 999." in missing.output
+    assert missing.exit_code == 1
+    assert "No live grant 999." in missing.output
 
 
 def test_cli_names_a_manager_rotates_a_secret_and_redelivers(app, world: World) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +141,8 @@ def test_cli_names_a_manager_rotates_a_secret_and_redelivers(app, world: World) 
     assert again.exit_code == 0, again.output
     assert db.session.query(WebhookDelivery).count() == 2
     missing = cli.invoke(main, ["webhooks", "redeliver", str(hook.id), "999"])
-    assert missing.exit_code == 1 and "No delivery 999" in missing.output
+    assert missing.exit_code == 1
+    assert "No delivery 999" in missing.output
     tags = [e.tag for e in world.events() if e.tag.startswith(("access:webhook", "access:member"))]
     assert tags == [
         "access:membership:added",

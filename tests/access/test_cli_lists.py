@@ -27,7 +27,8 @@ def test_every_list_says_when_it_is_empty_and_prints_json(app) -> None:  # type:
         assert empty.exit_code == 0, (args, empty.output)
         assert empty.output.startswith(sentence), (args, empty.output)
         as_json = cli.invoke(main, [*args, "--json"])
-        assert as_json.exit_code == 0 and json.loads(as_json.output) == [], (args, as_json.output)
+        assert as_json.exit_code == 0, (args, as_json.output)
+        assert json.loads(as_json.output) == [], (args, as_json.output)
 
 
 def test_lists_show_what_there_is(app, world: World) -> None:  # type: ignore[no-untyped-def]
@@ -75,10 +76,12 @@ def test_tokens_list_and_revoke(app, client, world: World) -> None:  # type: ign
     assert client.get("/api/v1/me/access", headers=ann.auth).status_code == 200
 
     revoked = cli.invoke(main, ["tokens", "revoke", "ann@uni.edu", str(token["id"])])
-    assert revoked.exit_code == 0 and "revoked token" in revoked.output
+    assert revoked.exit_code == 0
+    assert "revoked token" in revoked.output
     assert client.get("/api/v1/me/access", headers=ann.auth).status_code == 401
     (after,) = json.loads(cli.invoke(main, ["tokens", "list", "ann@uni.edu", "--json"]).output)
     assert after["status"] == "revoked"
     again = cli.invoke(main, ["tokens", "revoke", "ann@uni.edu", str(token["id"])])
-    assert again.exit_code == 1 and "No such token." in again.output
+    assert again.exit_code == 1
+    assert "No such token." in again.output
     db.session.expire_all()

@@ -35,7 +35,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     created = client.post(
         "/api/v1/orgs", json={"slug": "lab", "name": "Partner Lab"}, headers=admin
     )
-    assert created.status_code == 201 and created.json["tier"] == "vetted_partner"
+    assert created.status_code == 201
+    assert created.json["tier"] == "vetted_partner"
     added = client.post(
         "/api/v1/orgs/lab/members",
         json={"email": "lead@example.org", "role": "manager"},
@@ -58,7 +59,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     signed = client.post(
         "/api/v1/orgs/lab/agreement", json={"signed_by": "Dr. Director"}, headers=admin
     )
-    assert signed.status_code == 201 and signed.json["agreement"]["version"] == "1"
+    assert signed.status_code == 201
+    assert signed.json["agreement"]["version"] == "1"
     assert link(client, "acme/llm", member_headers).status_code == 201
     assert client.get("/api/v1/me/access", headers=member_headers).json["organizations"][0][
         "agreement_current"
@@ -76,7 +78,8 @@ def test_org_member_holds_the_tier_until_removed(client, world: World) -> None:
     removed = client.delete(f"/api/v1/orgs/lab/members/{member.user.id}", headers=lead)
     assert removed.status_code == 200, removed.json
     refused = link(client, "acme/llm", member_headers)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "no_grant"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "no_grant"
 
 
 class Receiver:
@@ -217,7 +220,8 @@ def test_every_access_change_is_an_audit_event(client, world: World, receiver: R
     print("audit events per access change:", found)
     assert found == expected
     rejected = world.events("access:application:rejected")[0]
-    assert rejected.actor == "rev@example.org" and rejected.model == "acme/llm"
+    assert rejected.actor == "rev@example.org"
+    assert rejected.model == "acme/llm"
     # Every one of those went out to the '*' webhook as well, except its own creation.
     drain()
     assert len(receiver.received) >= 7
@@ -236,7 +240,8 @@ def test_api_names_a_manager_rotates_a_secret_and_redelivers(client, world: Worl
     bad = client.patch(
         f"/api/v1/orgs/lab/members/{member.user.id}", json={"role": "owner"}, headers=admin
     )
-    assert bad.status_code == 400 and "member, manager" in bad.json["error"]["message"]
+    assert bad.status_code == 400
+    assert "member, manager" in bad.json["error"]["message"]
     # A manager manages members but does not name managers.
     as_manager = writer(member)
     assert (
@@ -254,7 +259,8 @@ def test_api_names_a_manager_rotates_a_secret_and_redelivers(client, world: Worl
         headers=admin,
     ).json
     rotated = client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=admin)
-    assert rotated.status_code == 200 and rotated.json["secret"] != hook["secret"]
+    assert rotated.status_code == 200
+    assert rotated.json["secret"] != hook["secret"]
     assert db.session.get(webhooks.Webhook, hook["id"]).secret == rotated.json["secret"]
     [delivery] = webhooks.emit(db.session, "release:stage:halted", {"model": "acme/llm"})
     db.session.commit()
@@ -262,8 +268,10 @@ def test_api_names_a_manager_rotates_a_secret_and_redelivers(client, world: Worl
         f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery}/redeliver", headers=admin
     )
     assert again.status_code == 201, again.json
-    assert again.json["id"] != delivery and again.json["event"] == "release:stage:halted"
+    assert again.json["id"] != delivery
+    assert again.json["event"] == "release:stage:halted"
     other = client.post(f"/api/v1/webhooks/{hook['id']}/deliveries/999/redeliver", headers=admin)
-    assert other.status_code == 404 and other.json["error"]["code"] == "delivery_not_found"
+    assert other.status_code == 404
+    assert other.json["error"]["code"] == "delivery_not_found"
     refused = client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=as_manager)
     assert refused.status_code == 403

@@ -24,9 +24,9 @@ from flask import Flask
 from distserver import outbound
 from distserver.access import webhooks
 from distserver.access.models import WebhookDelivery
-from distserver.audit.service import SYSTEM
 from distserver.errors import ConfigError
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import drain
 
 LOOPBACK = ["127.0.0.0/8"]
@@ -92,7 +92,8 @@ def test_webhook_ssrf_loopback_target_is_refused_unless_allow_listed(hook_app: F
         delivery = _deliver_once(listener.url)
         assert listener.received == []
         assert delivery.last_status is None
-        assert delivery.last_error is not None and delivery.last_error.startswith("refused target")
+        assert delivery.last_error is not None
+        assert delivery.last_error.startswith("refused target")
         # The same hook once an operator names loopback in the allow-list.
         hook_app.config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK
         assert webhooks.deliver(db.session, [delivery.id], timeout=3) == 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ LIMIT = 5
 
 
 @pytest.fixture
-def hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every Argon2 hash and verify made, in order."""
     calls: list[str] = []
     original_hash, original_verify = PasswordHasher.hash, PasswordHasher.verify
@@ -36,7 +35,7 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(PasswordHasher, "hash", counted_hash)
     monkeypatch.setattr(PasswordHasher, "verify", counted_verify)
-    yield calls
+    return calls
 
 
 def _post(client: Any, page: str, **data: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 from flask import Flask
 
@@ -50,20 +51,21 @@ def test_register_verify_sign_in_and_manage_tokens(app: Flask, world: World) -> 
     html = page.get_data(as_text=True)
     raw = re.search(r'id="new-token">(dst_\w+)<', html).group(1)  # type: ignore[union-attr]
     token = authenticate_token(db.session, raw)
-    assert token.name == "laptop" and raw not in client.get("/account").get_data(as_text=True)
+    assert token.name == "laptop"
+    assert raw not in client.get("/account").get_data(as_text=True)
     assert token.display_prefix in client.get("/account").get_data(as_text=True)
 
     revoke = f"/account/tokens/{token.id}/revoke"
     assert client.post(revoke, data={"csrf_token": csrf(client, "/account")}).status_code == 302
-    try:
+    with pytest.raises(DistserverError) as refused:
         authenticate_token(db.session, raw)
-        raise AssertionError("a revoked token still works")
-    except DistserverError as exc:
-        assert exc.code == "invalid_token"
+    assert refused.value.code == "invalid_token"
     tags = [e.tag for e in world.events()]
-    assert EventTag.TOKEN_CREATED in tags and EventTag.TOKEN_REVOKED in tags
+    assert EventTag.TOKEN_CREATED in tags
+    assert EventTag.TOKEN_REVOKED in tags
     for event in world.events():
-        assert raw not in event.data and PASSWORD not in event.data
+        assert raw not in event.data
+        assert PASSWORD not in event.data
 
 
 def test_password_reset_through_the_outbox(app: Flask, world: World) -> None:
@@ -92,7 +94,8 @@ def test_admin_page_assigns_roles_and_suspends(app: Flask, world: World) -> None
     client = app.test_client()
     sign_in(client, "boss@example.org", totp_secret=boss.totp_secret)
     page = client.get("/admin/users")
-    assert page.status_code == 200 and "alice@example.org" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "alice@example.org" in page.get_data(as_text=True)
     token = csrf_from(page.get_data(as_text=True))
     uid = alice.user.id
     client.post(
@@ -107,7 +110,7 @@ def test_admin_page_assigns_roles_and_suspends(app: Flask, world: World) -> None
 
     other = app.test_client()
     sign_in(other, "alice@example.org")
-    assert other.get("/admin/users").status_code in (302, 403)
+    assert other.get("/admin/users").status_code == 302
 
 
 def test_users_cli_role_and_suspend(app: Flask, world: World) -> None:
@@ -120,9 +123,11 @@ def test_users_cli_role_and_suspend(app: Flask, world: World) -> None:
         return runner.invoke(main, ["users", *args], obj=_script_info(app))
 
     refused = run("role", "alice@example.org", "--add", "safety", "--as", "bare@example.org")
-    assert refused.exit_code == 1 and "second factor" in refused.output
+    assert refused.exit_code == 1
+    assert "second factor" in refused.output
     ok = run("role", "alice@example.org", "--add", "safety", "--as", "boss@example.org")
-    assert ok.exit_code == 0 and "safety" in ok.output
+    assert ok.exit_code == 0
+    assert "safety" in ok.output
     assert run("suspend", "alice@example.org", "--as", "boss@example.org").exit_code == 0
     db.session.expire_all()
     assert get_user(db.session, "alice@example.org").suspended_at is not None
@@ -145,14 +150,18 @@ def test_security_headers_and_error_pages(app: Flask, world: World) -> None:
         assert headers["Referrer-Policy"]
         assert headers["Strict-Transport-Security"].startswith("max-age=")
     page = client.get("/no/such/page")
-    assert page.status_code == 404 and "text/html" in page.content_type
+    assert page.status_code == 404
+    assert "text/html" in page.content_type
     assert "<h1>Not found</h1>" in page.get_data(as_text=True)
     api = client.get("/api/v1/models/acme/none")
-    assert api.status_code == 404 and api.json["error"]["code"]
+    assert api.status_code == 404
+    assert api.json["error"]["code"]
     hub = client.get("/api/models/acme/none")
-    assert hub.status_code in (401, 404) and "text/html" not in hub.content_type
+    assert hub.status_code == 404
+    assert "text/html" not in hub.content_type
     assert client.get("/account").status_code == 302  # sign-in page, with next
     assert client.get("/account").location.startswith("/login?next=")
     cookie = [c for c in client.post("/login").headers.getlist("Set-Cookie")]
     for value in cookie:
-        assert "HttpOnly" in value and "SameSite=Lax" in value
+        assert "HttpOnly" in value
+        assert "SameSite=Lax" in value

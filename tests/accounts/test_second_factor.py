@@ -12,9 +12,9 @@ from flask import Flask
 
 from distserver.accounts.second_factor import check_code
 from distserver.accounts.services import create_token, principal_for
-from distserver.accounts.staff import require_role
 from distserver.errors import Forbidden
 from distserver.extensions import db
+from distserver.identity import require_role
 from distserver.releases import services
 from tests.accounts.helpers import PASSWORD, csrf, csrf_from, sign_in
 from tests.releases.support import staff
@@ -74,7 +74,8 @@ def test_a_web_session_counts_only_after_the_code(app: Flask, world: World) -> N
     sam = world.person("sam@example.org", roles=("safety",), password=PASSWORD)
     client = app.test_client()
     first = sign_in(client, "sam@example.org")
-    assert first.status_code == 302 and first.location.endswith("/login/code")
+    assert first.status_code == 302
+    assert first.location.endswith("/login/code")
     assert client.get("/account").status_code == 302, "signed in before the second factor"
     assert sam.totp_secret is not None
     token = csrf(client, "/login/code")
@@ -123,7 +124,8 @@ def test_approve_needs_a_second_factor(app: Flask, world: World) -> None:
 
 def test_codes_are_single_use(app: Flask, world: World) -> None:
     sam = world.person("sam@example.org", roles=("admin",))
-    assert sam.totp_secret and len(sam.recovery_codes) == 10
+    assert sam.totp_secret
+    assert len(sam.recovery_codes) == 10
     user = sam.user
     totp = pyotp.TOTP(sam.totp_secret)
     assert check_code(db.session, user, totp.now())
@@ -151,10 +153,12 @@ def test_enrolment_page_qr_code_and_recovery_codes_shown_once(app: Flask, world:
         "/account/2fa/confirm",
         data={"csrf_token": csrf_from(page), "code": pyotp.TOTP(secret).now()},
     )
-    assert done.status_code == 201 and done.headers["Cache-Control"] == "no-store"
+    assert done.status_code == 201
+    assert done.headers["Cache-Control"] == "no-store"
     codes = re.findall(r"\b[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}\b", done.get_data(True))
     assert len(codes) == 10
     stored = {r.code_hash for r in db.session.scalars(db.select(RecoveryCode))}
-    assert len(stored) == 10 and not {c for c in codes} & stored
+    assert len(stored) == 10
+    assert not {c for c in codes} & stored
     assert secret not in client.get("/account/2fa").get_data(as_text=True)
     assert codes[0] not in client.get("/account").get_data(as_text=True)

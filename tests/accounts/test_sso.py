@@ -27,10 +27,13 @@ def test_identities_are_keyed_by_issuer_and_subject(app: Any, world: World) -> N
     assert first is not None
     # Same subject, the provider now reports another e-mail: still the same account.
     again = resolve_identity(db.session, claims("u1", "changed@lab.org"), "t").user
-    assert again is not None and again.id == first.id
+    assert again is not None
+    assert again.id == first.id
     # Same e-mail from another issuer is not the same identity: it must be linked.
     other = resolve_identity(db.session, claims("u1", "ann@lab.org", issuer="http://x"), "t")
-    assert other.user is None and other.link_to is not None and other.link_to.id == first.id
+    assert other.user is None
+    assert other.link_to is not None
+    assert other.link_to.id == first.id
 
 
 def test_linking_needs_verified_email_and_the_accounts_password(app: Any, world: World) -> None:
@@ -39,12 +42,14 @@ def test_linking_needs_verified_email_and_the_accounts_password(app: Any, world:
         resolve_identity(db.session, claims("s9", "alice@example.org", verified=False), "t")
     assert refused.value.code == "sso_link_refused"
     outcome = resolve_identity(db.session, claims("s9", "alice@example.org"), "t")
-    assert outcome.link_to is not None and outcome.user is None
+    assert outcome.link_to is not None
+    assert outcome.user is None
     with pytest.raises(DistserverError):
         confirm_link(db.session, alice.user, claims("s9", "alice@example.org"), "wrong one!")
     confirm_link(db.session, alice.user, claims("s9", "alice@example.org"), PASSWORD)
     linked = resolve_identity(db.session, claims("s9", "alice@example.org"), "t").user
-    assert linked is not None and linked.id == alice.user.id
+    assert linked is not None
+    assert linked.id == alice.user.id
 
 
 def test_a_forged_callback_state_is_refused(make_app: Any) -> None:
@@ -52,6 +57,7 @@ def test_a_forged_callback_state_is_refused(make_app: Any) -> None:
     app = make_app("sqlite", OIDC_PROVIDERS=[provider])
     with app.app_context():
         answer = app.test_client().get("/sso/lab/callback?code=abc&state=forged")
-        assert answer.status_code == 302 and answer.location.startswith("/login")
+        assert answer.status_code == 302
+        assert answer.location.startswith("/login")
         (event,) = World.events(EventTag.LOGIN_FAILED)
         assert event.reason == "sso_failed"

@@ -47,7 +47,8 @@ def test_the_api_lists_filters_and_decides(make_app: Any, tmp_path: Path) -> Non
     assert [a["rule"] for a in listed.json["alerts"]] == ["refusal_burst", "shared_credential"]
     only = client.get("/api/v1/alerts?rule=refusal_burst", headers=people["auditor"].auth).json
     [burst] = only["alerts"]
-    assert burst["principal"] == "addr:203.0.113.9" and len(burst["evidence"]) == 2
+    assert burst["principal"] == "addr:203.0.113.9"
+    assert len(burst["evidence"]) == 2
     assert client.get("/api/v1/alerts", headers=people["reviewer"].auth).status_code == 403
     assert (
         client.get("/api/v1/alerts?state=closed", headers=people["auditor"].auth).status_code == 400
@@ -56,9 +57,11 @@ def test_the_api_lists_filters_and_decides(make_app: Any, tmp_path: Path) -> Non
     url = f"/api/v1/alerts/{burst['id']}/ack"
     assert client.post(url, json={"note": "x"}, headers=people["auditor"].auth).status_code == 403
     no_note = client.post(url, json={}, headers=people["safety"].auth)
-    assert no_note.status_code == 400 and no_note.json["error"]["code"] == "note_required"
+    assert no_note.status_code == 400
+    assert no_note.json["error"]["code"] == "note_required"
     done = client.post(url, json={"note": "a crawler; blocked"}, headers=people["safety"].auth)
-    assert done.status_code == 200 and done.json["state"] == "acknowledged"
+    assert done.status_code == 200
+    assert done.json["state"] == "acknowledged"
     again = client.post(url, json={"note": "again"}, headers=people["safety"].auth)
     assert again.status_code == 409
     still_open = client.get("/api/v1/alerts?state=open", headers=people["safety"].auth).json
@@ -79,7 +82,8 @@ def test_the_alerts_page_filters_and_acknowledges(make_app: Any, tmp_path: Path)
     page = browser.get("/staff/alerts?rule=shared_credential")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "shared_credential" in html and "addr:203.0.113.9" not in html
+    assert "shared_credential" in html
+    assert "addr:203.0.113.9" not in html
     assert 'id="chart-alerts"' in html
     assert '<a href="/staff/alerts">Alerts</a>' in html  # in the navigation
     with app.app_context():

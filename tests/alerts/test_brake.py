@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from distserver.access.models import WebhookDelivery
 from distserver.access.webhooks import create_webhook
-from distserver.audit.service import SYSTEM
 from distserver.audit.tags import EventTag
 from distserver.cli import main
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.mail import read_outbox
 from tests.alerts.support import alerts, alerts_app, ask, seal_and_evaluate
 from tests.support.world import World

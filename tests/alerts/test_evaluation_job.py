@@ -57,7 +57,8 @@ def test_the_scheduled_job_raises_alerts_after_sealing(make_app: Any, tmp_path: 
 
         runner = CliRunner()
         again = runner.invoke(main, ["alerts", "evaluate"])
-        assert again.exit_code == 0 and "raised 0 alerts" in again.output
+        assert again.exit_code == 0
+        assert "raised 0 alerts" in again.output
         listed = json.loads(
             runner.invoke(main, ["alerts", "list", "--state", "open", "--json"]).output
         )
@@ -65,7 +66,8 @@ def test_the_scheduled_job_raises_alerts_after_sealing(make_app: Any, tmp_path: 
             ("shared_credential", "open", 2)
         ]
         bad = runner.invoke(main, ["alerts", "ack", str(listed[0]["id"]), "--note", " "])
-        assert bad.exit_code == 1 and "needs a note" in bad.output
+        assert bad.exit_code == 1
+        assert "needs a note" in bad.output
 
 
 @pytest.mark.postgres

@@ -16,7 +16,7 @@ from distserver.alerts.evidence import check_evidence
 from distserver.alerts.service import payload
 from distserver.audit.checkpoints import public_key_pem
 from distserver.audit.keys import signing_key
-from distserver.audit.verify import write_jsonl
+from distserver.audit.queries import EventFilter, export_jsonl
 from distserver.cli import main
 from distserver.extensions import db
 from tests.alerts.support import alerts, alerts_app, ask, seal_and_evaluate
@@ -40,7 +40,7 @@ def test_evidence_verifies_offline_with_the_public_key(make_app: Any, tmp_path: 
         seal_and_evaluate(app)
         [alert] = alerts()
         out = io.StringIO()
-        write_jsonl(db.session, out)
+        out.writelines(export_jsonl(db.session, EventFilter(), with_checkpoints=True))
         export = tmp_path / "audit.jsonl"
         export.write_text(out.getvalue())
         key = tmp_path / "audit-public-key.pem"
@@ -64,10 +64,12 @@ def test_evidence_verifies_offline_with_the_public_key(make_app: Any, tmp_path: 
     assert "2 evidence events verified" in result.output
 
     made_up = check_evidence(lines, public, [10_000])
-    assert not made_up.ok and "not in the export" in made_up.message
+    assert not made_up.ok
+    assert "not in the export" in made_up.message
     tampered = [
         line.replace(b"198.51.100.2", b"198.51.100.1") if b'"seq":' in line else line
         for line in lines
     ]
     broken = check_evidence(tampered, public, json.loads(alert_file.read_text())["evidence"])
-    assert not broken.ok and "does not verify" in broken.message
+    assert not broken.ok
+    assert "does not verify" in broken.message

@@ -70,7 +70,8 @@ def test_presigned_urls_ask_for_the_link_id_header() -> None:
     url = storage.signed_url("blobs/" + "ab" * 32, ttl=60, filename="f", base_url="", link_id="L1")
     parts = urlsplit(url)
     fetch = parse_s3_line(s3_line("R", "192.0.2.3", "k", f"{parts.path}?{parts.query}"))
-    assert fetch is not None and fetch.link_id == "L1"
+    assert fetch is not None
+    assert fetch.link_id == "L1"
 
 
 def test_fetches_match_links_and_raise_the_shared_link_rule(make_app: Any, tmp_path: Path) -> None:
@@ -121,7 +122,8 @@ def test_fetches_match_links_and_raise_the_shared_link_rule(make_app: Any, tmp_p
         assert [(f.request_id, f.address) for f in unmatched] == [("REQ2", "192.0.2.77")]
 
         out = CliRunner().invoke(main, ["alerts", "fetches"]).output
-        assert "unmatched" in out and never["link_id"] in out
+        assert "unmatched" in out
+        assert never["link_id"] in out
 
 
 def test_many_fetches_from_the_requester_raise_it_too(make_app: Any, tmp_path: Path) -> None:

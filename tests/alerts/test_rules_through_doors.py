@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from distserver.audit.service import SYSTEM
 from distserver.audit.tags import EventTag
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services as releases
 from tests.alerts.support import alerts, alerts_app, ask, seal_and_evaluate
 from tests.support.world import World
@@ -92,7 +92,8 @@ def test_repeat_download_of_one_file(app: Any, researcher: Any) -> None:
     assert _statuses(app, researcher, ["198.51.100.1"] * 4) == [201] * 4
     seal_and_evaluate(app)
     [alert] = alerts()
-    assert alert.rule == "repeat_download" and alert.detail["path"] == "config.json"
+    assert alert.rule == "repeat_download"
+    assert alert.detail["path"] == "config.json"
     assert len(alert.evidence_seqs) == 4
 
 
@@ -109,7 +110,8 @@ def test_whole_model_fetched_three_times(app: Any, researcher: Any) -> None:
             assert _statuses(app, researcher, ["198.51.100.1"], path=path) == [201]
     seal_and_evaluate(app)
     [alert] = alerts()
-    assert alert.rule == "repeat_download" and alert.detail["times"] == 3
+    assert alert.rule == "repeat_download"
+    assert alert.detail["times"] == 3
     assert len(alert.evidence_seqs) == 9
 
 
@@ -153,7 +155,8 @@ def test_anonymous_share_from_one_network(app: Any, researcher: Any, tmp_path: P
     seal_and_evaluate(app)
     [alert] = alerts()
     assert (alert.rule, alert.principal) == ("anonymous_share", "net:192.0.2.0/24")
-    assert alert.detail["count"] == 3 and alert.detail["total"] == 4
+    assert alert.detail["count"] == 3
+    assert alert.detail["total"] == 4
 
 
 def test_anonymous_share_near_miss(app: Any, researcher: Any, tmp_path: Path) -> None:
@@ -180,7 +183,8 @@ def test_download_right_after_a_halt_lifted(app: Any, researcher: Any) -> None:
     _halt_and_resume(app, researcher, refused_during_halt=True)
     seal_and_evaluate(app)
     [alert] = alerts()
-    assert alert.rule == "after_halt" and alert.model == "acme/llm"
+    assert alert.rule == "after_halt"
+    assert alert.model == "acme/llm"
     tags = [e.tag for e in World.events() if e.tag.startswith(("download", "release"))]
     assert str(EventTag.STAGE_RESUMED) in tags
 

@@ -33,7 +33,8 @@ def test_only_auditors_and_admins_read_events(client: FlaskClient, world: World)
     adam = world.person("adam@example.org", roles=("admin",))
     assert client.get("/api/v1/audit/events").status_code == 401
     r = client.get("/api/v1/audit/events", headers=alice.auth)
-    assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
+    assert r.status_code == 403
+    assert r.json["error"]["code"] == "forbidden"
     assert client.get("/api/v1/audit/events", headers=audrey.auth).status_code == 200
     assert client.get("/api/v1/audit/events", headers=adam.auth).status_code == 200
 
@@ -47,12 +48,15 @@ def test_filters_and_cursor_pagination(app: Flask, client: FlaskClient, world: W
 
     listed = _pages(client, audrey.auth, "limit=7")
     assert [e["id"] for e in listed] == sorted(every, reverse=True)  # each once, newest first
-    assert listed[0]["seq"] is None and listed[-1]["seq"] is not None
+    assert listed[0]["seq"] is None
+    assert listed[-1]["seq"] is not None
 
     model = _pages(client, audrey.auth, "model=acme/llm&limit=4")
-    assert len(model) == 15 + 2 and all(e["model"] == "acme/llm" for e in model)
+    assert len(model) == 15 + 2
+    assert all(e["model"] == "acme/llm" for e in model)
     user = _pages(client, audrey.auth, "user=user3@example.org")
-    assert {e["actor"] for e in user} == {"user3@example.org"} and len(user) == 5
+    assert {e["actor"] for e in user} == {"user3@example.org"}
+    assert len(user) == 5
     logins = _pages(client, audrey.auth, "action=account:login:succeeded")
     assert {e["action"] for e in logins} == {"account:login:succeeded"}
     downloads = _pages(client, audrey.auth, "action=download")
@@ -64,7 +68,8 @@ def test_filters_and_cursor_pagination(app: Flask, client: FlaskClient, world: W
 
     for bad in ("limit=0", "limit=5000", "cursor=abc", "since=yesterday"):
         r = client.get(f"/api/v1/audit/events?{bad}", headers=audrey.auth)
-        assert r.status_code == 400 and r.json["error"]["code"] == "invalid_parameter", bad
+        assert r.status_code == 400, bad
+        assert r.json["error"]["code"] == "invalid_parameter", bad
 
 
 def test_checkpoints_are_public_and_verify(app: Flask, client: FlaskClient) -> None:
@@ -77,7 +82,8 @@ def test_checkpoints_are_public_and_verify(app: Flask, client: FlaskClient) -> N
     assert [cp.seq for cp in cps] == [4, 9, 11]
     assert all(verify_checkpoint(public, cp) for cp in cps)
     r = client.get("/api/v1/audit/checkpoints?after=4&limit=1")
-    assert [c["seq"] for c in r.json["checkpoints"]] == [9] and r.json["next"] == "9"
+    assert [c["seq"] for c in r.json["checkpoints"]] == [9]
+    assert r.json["next"] == "9"
 
 
 def test_receipt_of_an_issued_link(app: Flask, client: FlaskClient, world: World) -> None:
@@ -97,15 +103,18 @@ def test_receipt_of_an_issued_link(app: Flask, client: FlaskClient, world: World
     r = client.get(url, headers=alice.auth)
     signed = r.json
     body = signed["receipt"]
-    assert body["sha256"] == link["sha256"] and body["tier"] == "researcher"
+    assert body["sha256"] == link["sha256"]
+    assert body["tier"] == "researcher"
     # A third party with only the public key:
     public = key(app).public_key()
     assert verify_receipt(public, signed)
     event = dict(body["event"], occurred_at=parse_utc(body["event"]["occurred_at"]))
     again = link_hash(bytes.fromhex(body["prev_hash"]), body["seq"], canonical_bytes(event))
-    assert again.hex() == body["hash"] and event["id"] == body["event_id"]
+    assert again.hex() == body["hash"]
+    assert event["id"] == body["event_id"]
     cp = Checkpoint.from_dict(body["checkpoint"])
-    assert verify_checkpoint(public, cp) and cp.seq >= body["seq"]
+    assert verify_checkpoint(public, cp)
+    assert cp.seq >= body["seq"]
     forged = dict(signed, receipt=dict(body, tier="vetted_partner"))
     assert not verify_receipt(public, forged)
 

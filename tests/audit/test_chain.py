@@ -212,7 +212,7 @@ def test_canonical_bytes_follow_the_documented_encoding():
     ]:
         with pytest.raises((ValueError, TypeError)):
             ch.canonical_bytes({**event, name: bad})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no 'tier' field"):
         ch.canonical_bytes({k: v for k, v in event.items() if k != "tier"})
 
 
@@ -356,7 +356,8 @@ def test_export_round_trips_and_one_changed_byte_fails():
     assert result.ok, result.message
     assert (result.events_checked, result.checkpoints_checked) == (120, len(cps))
     stream, live = ex.read_export(iter(lines))
-    assert [r[2] for r in stream] == [h for _, _, h in rows] and live == cps
+    assert [r[2] for r in stream] == [h for _, _, h in rows]
+    assert live == cps
 
     for _ in range(400):
         broken = list(lines)
@@ -377,7 +378,8 @@ def test_checkpoints_anywhere_in_an_export_within_the_window():
     for lines in (marks + events, events + marks, events[:30] + marks + events[30:]):
         stream, live = ex.read_export(lines)
         result = vf.verify_chain(stream, live, PUB)
-        assert result.ok and result.checkpoints_checked == len(cps), result.message
+        assert result.ok, result.message
+        assert result.checkpoints_checked == len(cps), result.message
     # Too far behind its event to be checked in one pass: refused, never skipped.
     rows, hashes, _ = build(random.Random(11), vf.HASH_WINDOW + 10)
     late = sign_checkpoint(KEY, 3, hashes[3], T0)
@@ -409,7 +411,9 @@ def test_verification_streams():
     result = vf.verify_chain(rows(), [], PUB)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert result.ok and result.events_checked == 5_000 and result.head_hash == head
+    assert result.ok
+    assert result.events_checked == 5_000
+    assert result.head_hash == head
     assert peak < 1_000_000, peak
 
 
@@ -418,14 +422,20 @@ def test_checkpoint_message_and_keys():
     assert checkpoint_message(7, head, "2025-03-01T12:00:00.000000Z") == (
         b"distserver-audit-checkpoint-v1\n7\n" + head.encode() + b"\n2025-03-01T12:00:00.000000Z\n"
     )
-    for bad in [(-1, head, T0), (1, head.upper(), T0), (1, head, "2025-03-01 12:00")]:
-        with pytest.raises(ValueError):
+    for bad, says in [
+        ((-1, head, T0), "seq must be"),
+        ((1, head.upper(), T0), "head_hash must be"),
+        ((1, head, "2025-03-01 12:00"), "not a canonical UTC timestamp"),
+    ]:
+        with pytest.raises(ValueError, match=says):
             checkpoint_message(*bad)
     pem = generate_private_key_pem()
     private = load_private_key(pem)
     public = load_public_key(public_key_pem(private))
     cp = sign_checkpoint(private, 3, bytes(32), T0)
     assert cp.created_at == "2025-03-01T12:00:00.000000Z"
-    assert cp.key_id == key_id(public) and len(cp.key_id) == 16
-    assert verify_checkpoint(public, cp) and not verify_checkpoint(PUB, cp)
+    assert cp.key_id == key_id(public)
+    assert len(cp.key_id) == 16
+    assert verify_checkpoint(public, cp)
+    assert not verify_checkpoint(PUB, cp)
     assert Checkpoint.from_dict(cp.to_dict()) == cp

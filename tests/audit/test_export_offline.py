@@ -98,7 +98,8 @@ def test_forged_export_with_recomputed_chain_and_dropped_checkpoints_is_refused(
     run = _verify_cli(forged, _public_key_file(tmp_path))
     assert run.exit_code == 1, run.output
     assert not run.stdout.startswith("ok"), run.stdout
-    assert "unsigned tail" in run.stderr and f"seq 0 to seq {N - 1}" in run.stderr, run.stderr
+    assert "unsigned tail" in run.stderr, run.stderr
+    assert f"seq 0 to seq {N - 1}" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 
     result = verify_export(forged.read_text().splitlines(), KEY.public_key())
@@ -126,7 +127,8 @@ def test_export_with_events_after_its_last_checkpoint_names_the_unsigned_tail(
 
     run = _verify_cli(tail, _public_key_file(tmp_path))
     assert run.exit_code == 1, run.output
-    assert "unsigned tail" in run.stderr and "seq 20 to seq 24" in run.stderr, run.stderr
+    assert "unsigned tail" in run.stderr, run.stderr
+    assert "seq 20 to seq 24" in run.stderr, run.stderr
     result = verify_export(kept, KEY.public_key())
     assert (result.reason, result.first_bad_seq, result.checkpoints_checked) == ("unsigned", 20, 2)
 
@@ -153,6 +155,8 @@ def test_deeply_nested_export_line_is_one_line_error_not_a_traceback(tmp_path: P
         timeout=120,
     )
     assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
-    assert "Traceback" not in run.stderr and "RecursionError" not in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert "RecursionError" not in run.stderr, run.stderr[-2000:]
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr[-2000:]
-    assert "export line 4" in run.stderr and "nested" in run.stderr, run.stderr
+    assert "export line 4" in run.stderr, run.stderr
+    assert "nested" in run.stderr, run.stderr

@@ -128,14 +128,16 @@ def test_the_fast_check_verifies_what_the_deep_pass_verifies(pg_app: Flask) -> N
     fast = fast_verify.verify_stored(db.session, public, checkpoints(db.session))
     db.session.rollback()
     deep = verify_database(db.session, public, deep=True)
-    assert fast is not None and fast.ok and deep.ok, (fast, deep.message)
+    assert fast is not None, (fast, deep.message)
+    assert fast.ok, (fast, deep.message)
+    assert deep.ok, (fast, deep.message)
     assert fast == deep
     assert fast.message.startswith("ok: 45 events verified up to seq 44")
     assert verify_database(db.session, public) == deep
 
 
 @pytest.mark.parametrize(
-    "column, value",
+    ("column", "value"),
     [
         ("actor", "someone-else@example.org"),
         ("path", "f/other.bin"),
@@ -229,7 +231,10 @@ def test_events_written_by_raw_sql_seal_and_verify_like_the_others(pg_app: Flask
     fast = fast_verify.verify_stored(db.session, public, checkpoints(db.session))
     db.session.rollback()
     deep = verify_database(db.session, public, deep=True)
-    assert fast is not None and fast == deep and deep.ok and deep.events_checked == 13
+    assert fast is not None
+    assert fast == deep
+    assert deep.ok
+    assert deep.events_checked == 13
 
     env = cli_env(pg_app)
     for args in (("audit", "verify"), ("audit", "verify", "--deep")):
@@ -248,7 +253,9 @@ def test_seals_from_before_the_bytes_were_kept_are_reencoded(pg_app: Flask) -> N
     public = key(pg_app).public_key()
     fast = fast_verify.verify_stored(db.session, public, checkpoints(db.session))
     db.session.rollback()
-    assert fast is not None and fast.ok and fast.events_checked == 30, fast
+    assert fast is not None, fast
+    assert fast.ok, fast
+    assert fast.events_checked == 30, fast
     # Such a seal's event is re-encoded from its columns, so an edit is still seen.
     with behind_the_back() as attacker:
         attacker.execute(
@@ -320,7 +327,8 @@ def test_each_kind_of_tampering_makes_the_fast_check_decline_and_is_named(
     assert fast_verify.verify_stored(db.session, public, checkpoints(db.session)) is None
     db.session.rollback()
     result = verify_database(db.session, public)
-    assert not result.ok and result.first_bad_seq == A, (kind, result.message)
+    assert not result.ok, (kind, result.message)
+    assert result.first_bad_seq == A, (kind, result.message)
     if kind != "dropped-row":
         assert f"event {ids[A] if kind != 'reordered-rows' else ids[B]}" in result.message
 

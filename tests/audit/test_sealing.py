@@ -41,7 +41,8 @@ def test_seal_chains_every_event_in_id_order_with_a_checkpoint_per_batch(
     add_events(3)
     assert seal_pending(db.session, key(app)).sealed == 3
     result = verify_database(db.session, key(app).public_key())
-    assert result.ok and result.events_checked == len(ids) + 3, result.message
+    assert result.ok, result.message
+    assert result.events_checked == len(ids) + 3, result.message
 
 
 def test_the_cli_seals_and_verifies(app: Flask, world: World) -> None:
@@ -83,7 +84,8 @@ def test_two_sealers_at_once_build_one_chain(app: Flask) -> None:
     assert sorted(r.event_id for r in rows) == [r.event_id for r in rows]  # id order
     assert len({r.event_id for r in rows}) == n
     result = verify_database(db.session, key(app).public_key())
-    assert result.ok and result.events_checked == n, result.message
+    assert result.ok, result.message
+    assert result.events_checked == n, result.message
     print(f"two sealers: {sealed_by_each} events each, one chain of {n}")
 
 

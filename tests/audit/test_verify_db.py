@@ -70,7 +70,8 @@ def test_an_untouched_log_verifies(sealed_sqlite) -> None:  # type: ignore[no-un
     with Session(engine) as session:
         result = verify_database(session, key(app).public_key())
     engine.dispose()
-    assert result.ok and result.events_checked == N_EVENTS, result.message
+    assert result.ok, result.message
+    assert result.events_checked == N_EVENTS, result.message
     assert result.checkpoints_checked == -(-N_EVENTS // 7)
 
 
@@ -109,7 +110,8 @@ def test_a_forged_checkpoint_fails(sealed_sqlite, tmp_path: Path) -> None:  # ty
     with Session(engine) as session:
         result = verify_database(session, key(app).public_key())
     engine.dispose()
-    assert not result.ok and "checkpoint" in result.message
+    assert not result.ok
+    assert "checkpoint" in result.message
 
 
 def test_export_verifies_offline_and_one_changed_byte_fails(app: Flask, tmp_path: Path) -> None:
@@ -143,7 +145,8 @@ def test_export_verifies_offline_and_one_changed_byte_fails(app: Flask, tmp_path
     tampered.write_bytes(data[:at] + b"U" + data[at + 1 :])
     bad = runner.invoke(main, [*args[:3], str(tampered), *args[4:]], env=outsider)
     assert bad.exit_code == 1
-    assert "verification failed" in bad.stderr and "was edited" in bad.stderr, bad.stderr
+    assert "verification failed" in bad.stderr, bad.stderr
+    assert "was edited" in bad.stderr, bad.stderr
 
     # Every single-byte change anywhere in the file fails (sampled).
     rng = random.Random(3)
@@ -176,4 +179,5 @@ def test_filtered_exports_stream_only_matching_events(app: Flask) -> None:
     assert out.exit_code == 0, out.output
     assert len(out.stdout.splitlines()) == 1  # i = 14 only (i = 0 and 7 are earlier)
     bad = runner.invoke(main, ["audit", "export", "--since", "yesterday"], env=env)
-    assert bad.exit_code == 1 and "ISO 8601" in bad.stderr
+    assert bad.exit_code == 1
+    assert "ISO 8601" in bad.stderr

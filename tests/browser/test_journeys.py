@@ -106,14 +106,17 @@ def test_visitor_browses_and_downloads_a_public_model(
     page.click("main a.button")
     assert_accessible(page)
     rows = page.inner_text("#models")
-    assert "acme/open-llm" in rows and "acme/research-llm" in rows
-    assert "You can download" in rows and "Sign in to download" in rows
+    assert "acme/open-llm" in rows
+    assert "acme/research-llm" in rows
+    assert "You can download" in rows
+    assert "Sign in to download" in rows
 
     page.check("#downloadable")
     page.click("form.filters button")
     assert_accessible(page)
     rows = page.inner_text("#models")
-    assert "acme/open-llm" in rows and "acme/research-llm" not in rows
+    assert "acme/open-llm" in rows
+    assert "acme/research-llm" not in rows
 
     page.click("#models >> text=acme/open-llm")
     assert_accessible(page)
@@ -129,7 +132,8 @@ def test_visitor_browses_and_downloads_a_public_model(
     body = download(page, "config.json")
     assert hashlib.sha256(body).hexdigest() == sha
     (event,) = issued(live_server, "acme/open-llm")
-    assert event["actor"] == "anonymous" and event["door"] == "web"
+    assert event["actor"] == "anonymous"
+    assert event["door"] == "web"
 
     visit(page, live_server.at("/models/acme/no-such-model"))  # the 404 page, same design
     assert "Not found" in page.inner_text("h1")
@@ -201,7 +205,8 @@ def test_researcher_applies_reviewer_approves_researcher_downloads(
     body = download(page, "model.safetensors")
     assert body == DEFAULT_FILES["model.safetensors"]
     (event,) = issued(live_server, "acme/research-llm")
-    assert event["actor"] == "rita@example.org" and event["door"] == "web"
+    assert event["actor"] == "rita@example.org"
+    assert event["door"] == "web"
     visit(page, live_server.at("/access"))
     assert "active" in page.inner_text("#grant-list")
     visit(page, live_server.at("/"))
@@ -237,7 +242,8 @@ def test_reviewer_rejects_with_a_reason_the_applicant_sees(
     assert reason in page.inner_text("#applications")
     with live_server.app.app_context():
         (application,) = db.session.scalars(db.select(Application)).all()
-        assert application.status == "rejected" and application.reason == reason
+        assert application.status == "rejected"
+        assert application.reason == reason
     visit(page, live_server.at("/models/acme/research-llm"))
     # The cooling-off period: applying again is refused with the tier's sentence.
     page.click("#next-step >> text=Apply for")
@@ -271,7 +277,8 @@ def test_admin_halt_turns_the_download_button_into_an_explanation(
 
         boss = db.session.get(User, admin_id)
         target = find_model(db.session, "acme", "research-llm")
-        assert boss is not None and target is not None
+        assert boss is not None
+        assert target is not None
         halt(db.session, target, "A safety issue is under review.", principal_for(boss, "test"))
 
     # The page loaded before the halt: its button is refused, and explains why.

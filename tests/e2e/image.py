@@ -20,5 +20,6 @@ def dockerfile_command() -> list[str]:
     ]
     assert commands, f"{DOCKERFILE.name} has no CMD"
     command = json.loads(commands[-1])
-    assert isinstance(command, list) and all(isinstance(part, str) for part in command)
+    assert isinstance(command, list)
+    assert all(isinstance(part, str) for part in command)
     return command

@@ -41,7 +41,8 @@ def test_a_lab_publishes_and_grants_from_the_command_line(cli, tmp_path: Path) -
     r = cli("users", "create", "ann@uni.edu", "--password-stdin", stdin="a long enough password\n")
     assert r.returncode == 0, r.stderr
     token = cli("tokens", "create", "ann@uni.edu", "--name", "laptop", "--expires-days", "30")
-    assert token.returncode == 0 and re.fullmatch(r"dst_[0-9A-Za-z]{38}\n", token.stdout)
+    assert token.returncode == 0
+    assert re.fullmatch(r"dst_[0-9A-Za-z]{38}\n", token.stdout)
     assert cli("models", "create", "acme/llm", "--title", "LLM").returncode == 0
     src = tmp_path / "weights"
     (src / "sub").mkdir(parents=True)
@@ -53,17 +54,20 @@ def test_a_lab_publishes_and_grants_from_the_command_line(cli, tmp_path: Path) -
     assert pub.returncode == 0, pub.stderr
     assert re.fullmatch(r"[0-9a-f]{40}\n", pub.stdout), pub.stdout
     again = cli("models", "publish", "acme/llm", str(src), "--as", "lead@lab.org")
-    assert again.returncode == 1 and again.stderr.startswith("error: Nothing changed")
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: Nothing changed")
     grant = cli("grants", "add", "ann@uni.edu", "acme/llm", "--tier", "researcher", "--days", "30")
     assert grant.returncode == 0, grant.stderr
     status = cli("releases", "status", "acme/llm")
-    assert status.returncode == 0 and "internal" in status.stdout
+    assert status.returncode == 0
+    assert "internal" in status.stdout
     assert (
         cli("grants", "revoke", "ann@uni.edu", "acme/llm", "--tier", "researcher").returncode == 0
     )
     # Staff without a second factor may not halt in their own name...
     named = cli("releases", "halt", "acme/llm", "--reason", "drill", "--as", "lead@lab.org")
-    assert named.returncode == 1 and "need a second factor" in named.stderr
+    assert named.returncode == 1
+    assert "need a second factor" in named.stderr
     # ...while the operator at the server's shell can always stop distribution.
     halt = cli("releases", "halt", "acme/llm", "--reason", "drill")
     assert halt.returncode == 0, halt.stderr
@@ -82,7 +86,8 @@ def test_a_lab_publishes_and_grants_from_the_command_line(cli, tmp_path: Path) -
 def test_refusals_exit_1_with_one_line(cli, args, says) -> None:  # type: ignore[no-untyped-def]
     r = cli(*args)
     assert r.returncode == 1, (r.stdout, r.stderr)
-    assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert says in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_bad_usage_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
@@ -97,7 +102,8 @@ def test_symlinks_leaving_the_directory_are_refused(cli, tmp_path: Path) -> None
     (src / "ok.bin").write_bytes(b"1")
     (src / "escape").symlink_to("/etc/hostname")
     r = cli("models", "publish", "acme/llm", str(src))
-    assert r.returncode == 1 and "symlink that leaves" in r.stderr
+    assert r.returncode == 1
+    assert "symlink that leaves" in r.stderr
 
 
 def test_production_refuses_a_missing_secret(tmp_path: Path) -> None:
@@ -106,4 +112,5 @@ def test_production_refuses_a_missing_secret(tmp_path: Path) -> None:
     r = subprocess.run(
         [str(BIN), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert r.returncode == 1 and "DISTSERVER_SECRET_KEY" in r.stderr
+    assert r.returncode == 1
+    assert "DISTSERVER_SECRET_KEY" in r.stderr

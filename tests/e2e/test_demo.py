@@ -87,4 +87,5 @@ def test_the_tour_works_as_printed(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=20)
     printed = proc.stdout.read() if proc.stdout else ""
-    assert "researcher@example.org" in printed and f"127.0.0.1:{port}" in printed
+    assert "researcher@example.org" in printed
+    assert f"127.0.0.1:{port}" in printed

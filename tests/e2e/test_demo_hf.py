@@ -30,7 +30,8 @@ def test_the_readme_hf_commands_work_on_the_demo(fresh_demo: Demo, tmp_path: Pat
     login = hf("auth", "login", "--token", env["RESEARCHER_TOKEN"])
     assert login.returncode == 0, login.stdout + login.stderr
     whoami = hf("auth", "whoami")
-    assert whoami.returncode == 0 and "researcher@example.org" in whoami.stdout
+    assert whoami.returncode == 0
+    assert "researcher@example.org" in whoami.stdout
     published = tmp_path / "demo-instance" / "source" / "tiny-llm" / "model.safetensors"
     for extra in ((), ("--revision", "v1.0")):
         done = hf("download", "acme/tiny-llm", "model.safetensors", "-q", *extra)

@@ -63,7 +63,8 @@ def test_help_needs_no_settings_at_all(tmp_path: Path, args: tuple[str, ...]) ->
         [str(BIN), *args], cwd=tmp_path, env=_bare_env(), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Usage: ") and done.stderr == ""
+    assert done.stdout.startswith("Usage: ")
+    assert done.stderr == ""
 
 
 def _cli_env(tmp_path: Path, url: str) -> dict[str, str]:
@@ -90,7 +91,8 @@ def test_an_unmigrated_database_says_run_db_upgrade(
         ("releases", "status", "a/b"),
     ):
         line = _one_line_error(_cli(env, *args))
-        assert "not been migrated" in line and "run `distserver db upgrade`" in line, line
+        assert "not been migrated" in line, line
+        assert "run `distserver db upgrade`" in line, line
     # The sentence is right: after the upgrade the same command works.
     assert _cli(env, "db", "upgrade").returncode == 0
     assert _cli(env, "users", "create", "a@lab.org").returncode == 0
@@ -104,7 +106,8 @@ def test_a_database_behind_this_version_names_both_revisions(tmp_path: Path, emp
         upgrade(revision="0003")
         db.engine.dispose()
     line = _one_line_error(_cli(_cli_env(tmp_path, empty_pg), "users", "create", "a@lab.org"))
-    assert "revision 0003" in line and "run `distserver db upgrade`" in line, line
+    assert "revision 0003" in line, line
+    assert "run `distserver db upgrade`" in line, line
 
 
 @pytest.mark.parametrize(
@@ -115,7 +118,8 @@ def test_an_unreachable_database_says_so_in_one_sentence(
 ) -> None:
     url = f"postgresql+psycopg://distserver:hunter2-secret@127.0.0.1:{_closed_port()}/distserver"
     line = _one_line_error(_cli(_cli_env(tmp_path, url), *args))
-    assert "cannot be reached" in line and "DISTSERVER_DATABASE_URL" in line, line
+    assert "cannot be reached" in line, line
+    assert "DISTSERVER_DATABASE_URL" in line, line
     assert "hunter2-secret" not in line
 
 
@@ -145,8 +149,10 @@ def test_the_app_answers_503_json_naming_the_fix_on_an_unmigrated_database(
 def test_the_app_answers_a_503_page_on_an_unmigrated_database(tmp_path: Path) -> None:
     client = _app(tmp_path, f"sqlite:///{tmp_path / 'empty.sqlite3'}").test_client()
     response = client.get("/models")
-    assert response.status_code == 503 and response.mimetype == "text/html"
-    assert b"distserver db upgrade" in response.data and b"Traceback" not in response.data
+    assert response.status_code == 503
+    assert response.mimetype == "text/html"
+    assert b"distserver db upgrade" in response.data
+    assert b"Traceback" not in response.data
 
 
 def test_the_app_answers_503_on_an_unreachable_database_without_its_address(
@@ -174,5 +180,6 @@ def test_a_database_url_that_cannot_work_is_named_before_anything_runs(
     tmp_path: Path, url: str, says: str
 ) -> None:
     line = _one_line_error(_cli(_cli_env(tmp_path, url), "users", "create", "a@lab.org"))
-    assert "DISTSERVER_DATABASE_URL" in line and says in line, line
+    assert "DISTSERVER_DATABASE_URL" in line, line
+    assert says in line, line
     assert "hunter2-secret" not in line

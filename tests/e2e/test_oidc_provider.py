@@ -39,7 +39,8 @@ def test_the_oidc_provider_serves_discovery() -> None:
         else:
             raise AssertionError("the OIDC provider did not answer within 15 s")
         assert doc["issuer"] == f"http://127.0.0.1:{port}"
-        assert "authorization_endpoint" in doc and "jwks_uri" in doc
+        assert "authorization_endpoint" in doc
+        assert "jwks_uri" in doc
     finally:
         proc.terminate()
         proc.wait(timeout=10)

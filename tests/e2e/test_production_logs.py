@@ -87,7 +87,8 @@ def _exercise(base: str, token: str, secrets: list[str]) -> list[str]:
     page = http.get(f"{base}/login")
     first = _set_cookie(page, "session")
     csrf = CSRF.search(page.text)
-    assert csrf and first, page.text[:300]
+    assert csrf, page.text[:300]
+    assert first, page.text[:300]
     form = {"csrf_token": csrf.group(1), "email": "r@example.org"}
     cookie = {"Cookie": f"session={first}"}
     wrong = http.post(f"{base}/login", data={**form, "password": WRONG}, headers=cookie)
@@ -109,7 +110,8 @@ def _mailed_reset_token(base: str, outbox: Path) -> str:
     http.trust_env = False
     page = http.get(f"{base}/forgot")
     csrf, cookie = CSRF.search(page.text), _set_cookie(page, "session")
-    assert csrf and cookie, page.text[:300]
+    assert csrf, page.text[:300]
+    assert cookie, page.text[:300]
     asked = http.post(
         f"{base}/forgot",
         data={"csrf_token": csrf.group(1), "email": "r@example.org"},
@@ -192,7 +194,8 @@ def test_no_credential_in_any_line_a_production_run_writes(
     assert "distserver_audit_sealing_lag_seconds" in families
 
     written = {str(p.relative_to(logs)): p.read_text() for p in logs.rglob("*.log")}
-    assert "prod-log-test-0001" in written["gunicorn/stderr.log"] and ids
+    assert "prod-log-test-0001" in written["gunicorn/stderr.log"]
+    assert ids
     assert '"route":"/api/v1/models/<namespace>/<name>/links"' in written["gunicorn/stderr.log"]
     for name, text in written.items():
         leak = re.search(r"/files/(?!<token>|\[redacted\])[^\s\"]{8}", text)

@@ -109,9 +109,12 @@ def test_a_worker_killed_mid_copy_leaves_nothing_served_and_the_copy_is_made_onc
                 stop.set()
                 if first.poll() is None:
                     os.killpg(first.pid, signal.SIGKILL)
-            assert answers and set(answers) == {503}, answers
+            assert answers, answers
+            assert set(answers) == {503}, answers
             killed = task()
-            assert killed is not None and killed.state == "running" and killed.bytes_done < size
+            assert killed is not None
+            assert killed.state == "running"
+            assert killed.bytes_done < size
             print(f"\nkilled the worker at {killed.bytes_done / size:.0%} of the copy")
             db.session.rollback()
             assert db.session.scalars(db.select(FingerprintCopy)).all() == []
@@ -127,12 +130,14 @@ def test_a_worker_killed_mid_copy_leaves_nothing_served_and_the_copy_is_made_onc
             r = client.post(
                 f"/api/v1/models/{MODEL}/links", json={"path": WEIGHTS}, headers=alice.auth
             )
-            assert r.status_code == 503 and r.json["error"]["code"] == "copy_in_preparation"
+            assert r.status_code == 503
+            assert r.json["error"]["code"] == "copy_in_preparation"
             second = worker(env, logs)
             try:
                 wait_for(lambda: (t := task()) and t.state == "done", timeout=300, what="the copy")
                 done = task()
-                assert done is not None and done.attempts >= 2
+                assert done is not None
+                assert done.attempts >= 2
                 r = client.post(
                     f"/api/v1/models/{MODEL}/links", json={"path": WEIGHTS}, headers=alice.auth
                 )
@@ -140,12 +145,15 @@ def test_a_worker_killed_mid_copy_leaves_nothing_served_and_the_copy_is_made_onc
                 served = client.get(urlsplit(r.json["url"]).path)
                 assert served.status_code == 200
                 data = served.get_data()
-                assert len(data) == size == r.json["size"] and sha256(data) == r.json["sha256"]
+                assert len(data) == size == r.json["size"]
+                assert sha256(data) == r.json["sha256"]
                 db.session.rollback()
                 (row,) = db.session.scalars(db.select(FingerprintCopy)).all()
-                assert row.copy_sha256 == r.json["sha256"] and row.removed_at is None
+                assert row.copy_sha256 == r.json["sha256"]
+                assert row.removed_at is None
                 published = find_model(db.session, *MODEL.split("/"))
-                assert published is not None and published.id == model.id
+                assert published is not None
+                assert published.id == model.id
                 assert row.original_sha256 != row.copy_sha256
             finally:
                 os.killpg(second.pid, signal.SIGTERM)

@@ -85,7 +85,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_pattern_is_deterministic_balanced_and_chunkable() -> None:
     k = KEYS["k1"]
     p = pattern(k, "alice", "t", 100_003)
-    assert p.dtype == np.int8 and set(np.unique(p)) == {-1, 1}
+    assert p.dtype == np.int8
+    assert set(np.unique(p)) == {-1, 1}
     assert abs(p.mean()) < 0.02
     assert np.array_equal(np.concatenate(list(pattern_chunks(k, "alice", "t", 100_003, 4099))), p)
     assert np.array_equal(pattern_slice(k, "alice", "t", 777, 5000), p[777:5777])
@@ -95,7 +96,7 @@ def test_pattern_is_deterministic_balanced_and_chunkable() -> None:
         pattern(KEYS["k2"], "alice", "t", 100_003),
     ):
         assert abs((other * p.astype(np.int64)).mean()) < 0.02
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not contain"):
         pattern(k, "a|b", "t", 8)
 
 
@@ -104,9 +105,12 @@ def test_mark_tensor_changes_every_entry_in_the_pattern_direction(dtype: type) -
     w = (np.random.default_rng(1).standard_normal((300, 200)) * 0.03).astype(dtype)
     w[0, :3] = [0, np.inf, np.nan]
     m = mark_tensor(w, KEYS["k1"], "alice", "t")
-    assert m.dtype == w.dtype and m.shape == w.shape
+    assert m.dtype == w.dtype
+    assert m.shape == w.shape
     w32, m32 = w.astype(np.float32).ravel(), m.astype(np.float32).ravel()
-    assert m32[0] == 0 and m32[1] == np.inf and np.isnan(m32[2])
+    assert m32[0] == 0
+    assert m32[1] == np.inf
+    assert np.isnan(m32[2])
     ok = np.isfinite(w32) & (w32 != 0)
     s = pattern(KEYS["k1"], "alice", "t", w.size)
     moved = m32[ok] - w32[ok]
@@ -114,7 +118,8 @@ def test_mark_tensor_changes_every_entry_in_the_pattern_direction(dtype: type) -
     rel = np.abs(moved) / np.abs(w32[ok])
     normal = np.abs(w32[ok]) > 1e-4  # fp16 subnormals move by whole subnormal steps
     if dtype is BF16:  # exactly one ulp: 2^-8 .. 2^-7 relative
-        assert rel.min() >= 2.0**-8 and rel.max() <= 2.0**-7
+        assert rel.min() >= 2.0**-8
+        assert rel.max() <= 2.0**-7
     else:
         assert np.all(np.abs(rel[normal] - 0.005) <= 2.0**-11)
     # chunked marking (with offsets) equals whole marking
@@ -138,7 +143,9 @@ def test_tiny_strength_still_moves_bf16_by_one_ulp() -> None:
 def test_marked_files_keep_layout_and_differ(files: dict[str, Path]) -> None:
     orig, alice, bob = (files[k].read_bytes() for k in ("orig", "alice", "bob"))
     assert len(orig) == len(alice) == len(bob)
-    assert alice != orig and bob != orig and alice != bob
+    assert alice != orig
+    assert bob != orig
+    assert alice != bob
     with open(files["orig"], "rb") as f:
         header = read_header(f)
     n = header.data_start
@@ -166,14 +173,15 @@ def test_mark_file_streams_a_non_seekable_source_deterministically(files: dict[s
             return self._b.read(min(n, 65536) if n > 0 else 65536)
 
     parts = list(mark_file(Pipe(files["orig"].read_bytes()), KEYS["k1"], "alice", chunk=50_000))
-    assert len(parts) > 20 and max(len(p) for p in parts) <= 200_000
+    assert len(parts) > 20
+    assert max(len(p) for p in parts) <= 200_000
     assert b"".join(parts) == files["alice"].read_bytes()
 
 
 def test_bad_arguments_are_refused_before_reading() -> None:
     for kwargs in ({"strength": 0.0}, {"strength": 1.5}, {"chunk": 0}, {"recipient": "a|b"}):
         args = {"master_key": KEYS["k1"], "recipient": "alice", **kwargs}
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"strength must be|must not contain"):
             mark_file(io.BytesIO(b""), **args)
 
 
@@ -189,7 +197,7 @@ def test_bad_arguments_are_refused_before_reading() -> None:
     ],
 )
 def test_malformed_headers_are_refused(blob: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="safetensors header"):
         list(mark_file(io.BytesIO(blob + bytes(16)), KEYS["k1"], "alice"))
 
 
@@ -303,7 +311,8 @@ def test_trace_names_the_right_recipients(
     if case.startswith("only"):
         assert result.tensors_scored == 6 - len(result.skipped) < 6
     else:
-        assert result.tensors_scored == 6 and not result.skipped
+        assert result.tensors_scored == 6
+        assert not result.skipped
     if "permuted" in case:
         assert result.realigned == {
             f"{FFN}.weight": "rows",
@@ -320,7 +329,9 @@ def test_wrong_candidates_look_standard_normal(files: dict[str, Path]) -> None:
     d = np.array([s.z for s in result.scores if s.recipient != "alice"])
     print(f"\n[fingerprint] 300 wrong candidates: mean={d.mean():.3f} std={d.std():.3f} "
           f"max={d.max():.2f}")  # fmt: skip
-    assert abs(d.mean()) < 0.25 and 0.8 < d.std() < 1.2 and d.max() < DEFAULT_THRESHOLD
+    assert abs(d.mean()) < 0.25
+    assert 0.8 < d.std() < 1.2
+    assert d.max() < DEFAULT_THRESHOLD
 
 
 def test_verdict_and_missing_keys(files: dict[str, Path]) -> None:
@@ -349,5 +360,6 @@ def test_sharded_renamed_transposed_suspect(files: dict[str, Path]) -> None:
     result = trace_file(
         shards, files["orig"], [("alice", 1), ("bob", 2)], {1: KEYS["k1"], 2: KEYS["k2"]}
     )
-    assert result.tensors_scored == 6 and not result.skipped
+    assert result.tensors_scored == 6
+    assert not result.skipped
     assert [(s.recipient, s.key_id) for s in verdict(result.scores)] == [("alice", 1)]

@@ -21,12 +21,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from distserver.access.services import add_grant, revoke_grants
-from distserver.audit.service import SYSTEM
 from distserver.cli import main
 from distserver.extensions import db
 from distserver.fingerprint import SafetensorsReader, read_header, write_safetensors
 from distserver.fingerprint.copies import remove_copies_for_ended_grants
 from distserver.fingerprint.models import FingerprintCopy
+from distserver.identity import SYSTEM
 from distserver.jobs import drain, job_runtime
 from tests.hf.live import HubClient, LiveServer
 from tests.support.s3fixtures import s3_settings
@@ -92,7 +92,8 @@ def tensors(data: bytes) -> dict[str, np.ndarray]:
 
 def check_copy(copy: bytes, original: bytes) -> None:
     """Same length and header bytes; marked matrices changed, everything else not."""
-    assert len(copy) == len(original) and copy != original
+    assert len(copy) == len(original)
+    assert copy != original
     head = read_header(io.BytesIO(original))
     assert copy[: head.data_start] == original[: head.data_start]
     got, want = tensors(copy), tensors(original)
@@ -117,18 +118,22 @@ def test_partners_download_their_own_marked_copies(
     for who in (alice, bob):
         body, data = download(client, who.auth, WEIGHTS)
         assert body["tier"] == "vetted_partner"
-        assert body["sha256"] == sha256(data) and body["size"] == len(data)
+        assert body["sha256"] == sha256(data)
+        assert body["size"] == len(data)
         check_copy(data, original)
         got[who.user.email] = (body, data)
         for path, published in (("config.json", CONFIG), ("tokenizer.json", TOKENIZER)):
             plain, served = download(client, who.auth, path)
-            assert served == published and plain["sha256"] == sha256(published)
+            assert served == published
+            assert plain["sha256"] == sha256(published)
     (a_body, a_data), (b_body, b_data) = got.values()
-    assert a_data != b_data and a_body["sha256"] != b_body["sha256"]
+    assert a_data != b_data
+    assert a_body["sha256"] != b_body["sha256"]
 
     # Reused afterwards: same bytes, one copy row each, one copy made each.
     again, again_data = download(client, alice.auth, WEIGHTS)
-    assert again["sha256"] == a_body["sha256"] and again_data == a_data
+    assert again["sha256"] == a_body["sha256"]
+    assert again_data == a_data
     rows = db.session.scalars(db.select(FingerprintCopy).order_by(FingerprintCopy.id)).all()
     assert [r.user_id for r in rows] == [alice.user.id, bob.user.id]
     assert [r.copy_sha256 for r in rows] == [a_body["sha256"], b_body["sha256"]]
@@ -145,11 +150,14 @@ def test_partners_download_their_own_marked_copies(
     assert [e.sha256 for e in issued] == [a_body["sha256"], b_body["sha256"], a_body["sha256"]]
     data = json.loads(issued[0].data)
     assert data["fingerprint_id"] == f"user-{alice.user.id}"
-    assert data["original_sha256"] == sha256(original) and data["key_id"] == rows[0].key_id
+    assert data["original_sha256"] == sha256(original)
+    assert data["key_id"] == rows[0].key_id
     used = world.events("download:link:used")[0]
-    assert used.sha256 == a_body["sha256"] and "fingerprint_id" in json.loads(used.data)
+    assert used.sha256 == a_body["sha256"]
+    assert "fingerprint_id" in json.loads(used.data)
     plain = next(e for e in world.events("download:link:issued") if e.path == "config.json")
-    assert plain.sha256 == sha256(CONFIG) and "fingerprint_id" not in json.loads(plain.data)
+    assert plain.sha256 == sha256(CONFIG)
+    assert "fingerprint_id" not in json.loads(plain.data)
 
     # The catalog reports each recipient's own copy, and flags a copy not made yet.
     for who, want in ((alice, a_body), (bob, b_body)):
@@ -158,10 +166,12 @@ def test_partners_download_their_own_marked_copies(
         assert entry == {"path": WEIGHTS, "size": len(original), "sha256": want["sha256"],
                          "fingerprint": "copy"}  # fmt: skip
         config = next(f for f in files if f["path"] == "config.json")
-        assert config["sha256"] == sha256(CONFIG) and config["fingerprint"] is None
+        assert config["sha256"] == sha256(CONFIG)
+        assert config["fingerprint"] is None
     pending = client.get(f"/api/v1/models/{MODEL}", headers=carol.auth).json["files"]
     entry = next(f for f in pending if f["path"] == WEIGHTS)
-    assert entry["fingerprint"] == "pending" and entry["size"] == len(original)
+    assert entry["fingerprint"] == "pending"
+    assert entry["size"] == len(original)
 
 
 def test_concurrent_first_requests_make_one_copy(app: Flask, world: World, tmp_path: Path) -> None:
@@ -185,10 +195,12 @@ def test_concurrent_first_requests_make_one_copy(app: Flask, world: World, tmp_p
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert len(shas) == 4 and len(set(shas)) == 1
+    assert len(shas) == 4
+    assert len(set(shas)) == 1
     db.session.expire_all()
     rows = db.session.scalars(db.select(FingerprintCopy)).all()
-    assert len(rows) == 1 and rows[0].copy_sha256 == shas[0]
+    assert len(rows) == 1
+    assert rows[0].copy_sha256 == shas[0]
     served = app.test_client().get(
         urlsplit(link(app.test_client(), alice.auth, WEIGHTS)["url"]).path
     )
@@ -212,11 +224,13 @@ def test_copies_are_removed_when_the_grant_ends(
     assert result.output.endswith("removed 1 copy\n")
     db.session.expire_all()
     rows = {r.user_id: r for r in db.session.scalars(db.select(FingerprintCopy))}
-    assert rows[alice.user.id].removed_at is not None and rows[bob.user.id].removed_at is None
+    assert rows[alice.user.id].removed_at is not None
+    assert rows[bob.user.id].removed_at is None
     assert not rt.storage.exists(rows[alice.user.id].storage_key)
     assert rt.storage.exists(rows[bob.user.id].storage_key)
     removed = world.events("fingerprint:copy:removed")
-    assert len(removed) == 1 and removed[0].sha256 == first["sha256"]
+    assert len(removed) == 1
+    assert removed[0].sha256 == first["sha256"]
     refused = client.post(f"/api/v1/models/{MODEL}/links", json={"path": WEIGHTS},
                           headers=alice.auth)  # fmt: skip
     assert refused.status_code == 403
@@ -245,7 +259,8 @@ def test_marked_copies_on_the_real_s3_peer(make_app, s3_env, tmp_path: Path) -> 
             assert urlsplit(body["url"]).hostname == "127.0.0.1"
             got = http.get(body["url"], timeout=30)
             assert got.status_code == 200
-            assert sha256(got.content) == body["sha256"] and len(got.content) == body["size"]
+            assert sha256(got.content) == body["sha256"]
+            assert len(got.content) == body["size"]
             check_copy(got.content, original)
             copies.append(got.content)
             config = http.get(link(client, who.auth, "config.json")["url"], timeout=30)

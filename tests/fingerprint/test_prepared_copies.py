@@ -72,7 +72,8 @@ def test_a_grant_prepares_the_copy_and_the_api_answers_503_until_it_is_ready(
         assert 1 <= int(r.headers["Retry-After"]) <= 30
         error = r.json["error"]
         assert error["code"] == "copy_in_preparation"
-        assert "is being prepared" in error["message"] and "minute" in error["message"]
+        assert "is being prepared" in error["message"]
+        assert "minute" in error["message"]
         assert error["progress"]["state"] == "pending"
         assert error["progress"]["bytes_done"] == 0
         assert error["progress"]["size"] == len(original)
@@ -86,8 +87,10 @@ def test_a_grant_prepares_the_copy_and_the_api_answers_503_until_it_is_ready(
         release_jobs(app)
         drain(app)
         (task,) = tasks()
-        assert task.state == "done" and task.bytes_done == task.size == len(original)
-        assert task.user_id == alice.user.id and task.attempts == 1
+        assert task.state == "done"
+        assert task.bytes_done == task.size == len(original)
+        assert task.user_id == alice.user.id
+        assert task.attempts == 1
         body, data = download(client, alice.auth, WEIGHTS)
         assert body["sha256"] == sha256(data) != sha256(original)
         assert len(copies()) == 1
@@ -106,9 +109,11 @@ def test_the_web_page_says_the_copy_is_being_prepared(make_app: Any, tmp_path: P
         response = client.post(
             f"/models/{MODEL}/download", data={"csrf_token": token, "path": WEIGHTS}
         )
-        assert response.status_code == 302 and f"/models/{MODEL}" in response.location
+        assert response.status_code == 302
+        assert f"/models/{MODEL}" in response.location
         page = client.get(response.location).get_data(as_text=True)
-        assert "is being prepared" in page and "about 1 minute" in page
+        assert "is being prepared" in page
+        assert "about 1 minute" in page
         assert copies() == []
 
 
@@ -162,7 +167,8 @@ def test_the_hugging_face_client_gives_up_with_our_sentence(make_app: Any, tmp_p
             # both are printed in the traceback the person sees.
             assert not out["ok"], out
             assert out["error"] == "LocalEntryNotFoundError", out
-            assert "503" in out["cause"] and "is being prepared" in out["cause"], out
+            assert "503" in out["cause"], out
+            assert "is being prepared" in out["cause"], out
             assert not list((tmp_path / "hf-home").rglob(WEIGHTS))  # no file, not a partial one
             assert copies() == []
     finally:
@@ -196,7 +202,7 @@ def test_an_organisation_member_gets_copies_once_the_agreements_are_signed(
     from distserver.access.organizations import add_member, create_org, sign_agreement
     from distserver.access.services import accept_agreement
     from distserver.accounts.services import principal_for
-    from distserver.audit.service import SYSTEM
+    from distserver.identity import SYSTEM
 
     app = make_app("sqlite")
     with app.app_context():
@@ -214,6 +220,7 @@ def test_an_organisation_member_gets_copies_once_the_agreements_are_signed(
         accept_agreement(db.session, member.user, tier, principal_for(member.user, "test"))
         drain(app)
         (made,) = copies()
-        assert made.user_id == member.user.id and made.tier == "vetted_partner"
+        assert made.user_id == member.user.id
+        assert made.tier == "vetted_partner"
         body = link(app.test_client(), member.auth, WEIGHTS)
         assert body["sha256"] == made.copy_sha256

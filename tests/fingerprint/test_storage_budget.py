@@ -93,7 +93,8 @@ def test_only_shards_with_marked_tensors_are_copied_and_traced(
         # Storage per recipient and in total: API, CLI, staff page.
         report = client.get(f"/api/v1/models/{MODEL}/copies", headers=staff.auth)
         assert report.status_code == 200, report.json
-        assert report.json["total_copy_bytes"] == expected and report.json["pending"] == []
+        assert report.json["total_copy_bytes"] == expected
+        assert report.json["pending"] == []
         per = {r["user"]: r for r in report.json["recipients"]}
         assert {u: (r["copies"], r["copy_bytes"]) for u, r in per.items()} == {
             f"{n}@example.org": (2, expected // len(names)) for n in names
@@ -106,7 +107,8 @@ def test_only_shards_with_marked_tensors_are_copied_and_traced(
         web = app.test_client()
         assert sign_in(web, staff.user.email, totp_secret=staff.totp_secret).status_code == 302
         page = web.get(f"/staff/models/{MODEL}/release").get_data(as_text=True)
-        assert 'id="copies"' in page and f'data-bytes="{expected}"' in page
+        assert 'id="copies"' in page
+        assert f'data-bytes="{expected}"' in page
 
         # Tracing reads the marked tensors only, and still names the right people.
         def int8(name: str, w: np.ndarray, _: str) -> np.ndarray:

@@ -113,12 +113,13 @@ def test_trace_names_the_recipient_of_each_suspect(
     print("\n".join(f"{label}: {zs}" for label, zs in report))
 
     events = world.events("fingerprint:trace:run")
-    assert len(events) == len(cases) and all(e.model == MODEL for e in events)
+    assert len(events) == len(cases)
+    assert all(e.model == MODEL for e in events)
     first, last = json.loads(events[0].data), json.loads(events[-1].data)
-    assert first["candidates"] == 3 and [m["recipients"] for m in first["matches"]] == [
-        ["alice@example.org"]
-    ]
-    assert last["matches"] == [] and last["top_z"] < 6
+    assert first["candidates"] == 3
+    assert [m["recipients"] for m in first["matches"]] == [["alice@example.org"]]
+    assert last["matches"] == []
+    assert last["top_z"] < 6
 
 
 def test_trace_says_so_when_no_one_received_a_copy(

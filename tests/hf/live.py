@@ -89,9 +89,10 @@ class HubClient:
             cwd=ROOT,
         )
         lines = done.stdout.strip().splitlines()
-        assert done.returncode == 0 and lines, (
+        assert done.returncode == 0, (
             f"huggingface_hub client crashed:\n{done.stdout}\n{done.stderr}"
         )
+        assert lines, f"huggingface_hub client crashed:\n{done.stdout}\n{done.stderr}"
         return json.loads(lines[-1])
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

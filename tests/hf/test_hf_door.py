@@ -36,7 +36,8 @@ def test_snapshot_download_fetches_every_file_and_records_one_event_each(hub: Hu
     assert sorted(events) == sorted((p, "alice@example.org", "hf") for p in DEFAULT_FILES)
     # A second run is served from the client's cache: nothing new is issued.
     again = hub.client.run("snapshot", "acme/llm", token=alice.token)
-    assert again["ok"] and again["files"] == EXPECTED
+    assert again["ok"]
+    assert again["files"] == EXPECTED
     assert len(issued(hub)) == len(DEFAULT_FILES)
 
 
@@ -90,4 +91,5 @@ def test_the_client_follows_tree_pages(hub2: Hub, monkeypatch: pytest.MonkeyPatc
         ["RepoFile", "sub/tokenizer.json"],
     ]
     out = hub2.client.run("snapshot", "acme/llm")
-    assert out["ok"] and out["files"] == EXPECTED, out
+    assert out["ok"], out
+    assert out["files"] == EXPECTED, out

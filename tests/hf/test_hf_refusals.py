@@ -10,8 +10,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services as releases
 from tests.hf.live import Hub
 
@@ -53,15 +53,19 @@ def test_gated_model_without_token_or_access_raises_gated_repo_error(hub2: Hub) 
     assert anonymous == "Sign in to download acme/llm."
     assert anonymous in raised(hub2.client.run("snapshot", "acme/llm"), "GatedRepoError")
     message = raised(hub2.client.run("file", "acme/llm", filename="config.json"), "GatedRepoError")
-    assert anonymous in message and "401" in message
+    assert anonymous in message
+    assert "401" in message
     lacking = native_message(hub2, "config.json", bob.token)
     out = hub2.client.run("snapshot", "acme/llm", token=bob.token)
-    assert lacking in raised(out, "GatedRepoError") and "403" in out["message"]
+    assert lacking in raised(out, "GatedRepoError")
+    assert "403" in out["message"]
     out = hub2.client.run("file", "acme/llm", filename="config.json", token=bob.token)
-    assert lacking in raised(out, "GatedRepoError") and "403" in out["message"]
+    assert lacking in raised(out, "GatedRepoError")
+    assert "403" in out["message"]
     # The model itself stays visible: its card and file list are public metadata.
     info = hub2.client.run("info", "acme/llm", token=bob.token)
-    assert info["ok"] and info["info"]["gated"] == "manual", info
+    assert info["ok"], info
+    assert info["info"]["gated"] == "manual", info
     assert hub2.world.events("download:link:issued") == []
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from distserver.audit.service import SYSTEM
 from distserver.catalog.services import main_revision
 from distserver.catalog.tags import tag_revision
 from distserver.extensions import db
 from distserver.hf import listing_views, repo_views
+from distserver.identity import SYSTEM
 from tests.hf.live import Hub
 from tests.support.world import DEFAULT_FILES, sha256
 

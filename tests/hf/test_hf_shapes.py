@@ -30,9 +30,12 @@ def test_model_info_has_the_hub_fields(client: FlaskClient, world: World) -> Non
     for url in ("/api/models/acme/llm", f"/api/models/acme/llm/revision/{commit}"):
         info = client.get(url).json
         assert info["id"] == info["modelId"] == "acme/llm"
-        assert info["sha"] == commit and info["private"] is False and info["gated"] is False
+        assert info["sha"] == commit
+        assert info["private"] is False
+        assert info["gated"] is False
         assert sorted(s["rfilename"] for s in info["siblings"]) == sorted(DEFAULT_FILES)
-        assert info["lastModified"].endswith("Z") and info["tags"] == []
+        assert info["lastModified"].endswith("Z")
+        assert info["tags"] == []
         assert info["cardData"] == {"license": "apache-2.0", "tags": ["llm"]}
     world.model("acme/gated", stage="research-access")
     assert client.get("/api/models/acme/gated").json["gated"] == "manual"
@@ -48,7 +51,8 @@ def test_model_info_id_is_opaque_not_a_sequential_database_id(
     ids = [client.get(f"/api/models/{ref}").json["_id"] for ref in ("acme/first", "acme/third")]
     for opaque, model in zip(ids, (first, third), strict=True):
         assert re.fullmatch(r"[0-9a-f]{24}", opaque), opaque  # the Hub's own shape
-        assert int(opaque, 16) != model.id and opaque.lstrip("0") != str(model.id)
+        assert int(opaque, 16) != model.id
+        assert opaque.lstrip("0") != str(model.id)
     assert ids[0] != ids[1]
     assert client.get("/api/models/acme/first").json["_id"] == ids[0]  # stable
     assert client.get("/api/models/acme/first/revision/main").json["_id"] == ids[0]
@@ -66,7 +70,8 @@ def test_tree_lists_lfs_entries_and_pages_with_link_headers(
     ]
     weights = flat[1]
     data = DEFAULT_FILES[MODEL]
-    assert weights["size"] == len(data) and len(weights["oid"]) == 40
+    assert weights["size"] == len(data)
+    assert len(weights["oid"]) == 40
     assert weights["lfs"] == {
         "oid": sha256(data),
         "size": len(data),
@@ -101,13 +106,15 @@ def test_resolve_redirects_with_the_hub_headers(client: FlaskClient, world: Worl
     served = client.get(urlsplit(r.headers["Location"]).path)
     assert sha256(served.data) == digest
     [event] = world.events("download:link:issued")
-    assert json.loads(event.data)["door"] == "hf" and event.path == MODEL
+    assert json.loads(event.data)["door"] == "hf"
+    assert event.path == MODEL
 
 
 def test_local_head_reads_metadata_and_issues_nothing(client: FlaskClient, world: World) -> None:
     world.model("acme/llm", stage="general-availability")
     r = client.head(f"/acme/llm/resolve/main/{MODEL}")
-    assert r.status_code == 200 and "Location" not in r.headers
+    assert r.status_code == 200
+    assert "Location" not in r.headers
     assert r.headers["X-Linked-Etag"] == f'"{sha256(DEFAULT_FILES[MODEL])}"'
     assert world.events("download:link:issued") == []
 
@@ -152,7 +159,8 @@ def test_refusals_carry_the_hub_error_headers(client: FlaskClient, world: World)
     assert llm is not None
     assert r.headers["X-Repo-Commit"] == main_revision(db.session, llm).commit
     bad = client.get(f"/acme/llm/resolve/main/{MODEL}", headers={"Authorization": "Bearer nope"})
-    assert bad.status_code == 401 and "X-Error-Code" not in bad.headers
+    assert bad.status_code == 401
+    assert "X-Error-Code" not in bad.headers
     assert world.events("download:link:issued") == []
 
 
@@ -162,7 +170,8 @@ def test_s3_head_is_the_one_counted_request(make_app: Any, s3_env: Any, tmp_path
         world = World(app, tmp_path / "sources")
         world.model("acme/llm", stage="general-availability")
         r = app.test_client().head(f"/acme/llm/resolve/main/{MODEL}")
-        assert r.status_code == 302 and r.headers["Location"].startswith(s3_env.endpoint_url)
+        assert r.status_code == 302
+        assert r.headers["Location"].startswith(s3_env.endpoint_url)
         assert r.headers["X-Linked-Etag"] == f'"{sha256(DEFAULT_FILES[MODEL])}"'
         assert [e.path for e in world.events("download:link:issued")] == [MODEL]
 

@@ -19,7 +19,8 @@ def test_anonymous_link_requests_are_limited_per_address(make_app, db_backend, t
     over = client.head("/acme/open/resolve/main/config.json")
     assert over.status_code == 429
     limited = client.post("/api/v1/models/acme/open/links", **ask)
-    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert limited.status_code == 429
+    assert limited.json["error"]["code"] == "rate_limited"
     other = client.post(
         "/api/v1/models/acme/open/links", environ_base={"REMOTE_ADDR": "127.0.0.9"}, **ask
     )
@@ -49,7 +50,8 @@ def test_anonymous_budget_covers_dl_reuse_and_the_web_download_button(
     assert client.get("/acme/open/resolve/main/config.json").status_code == 302
     # The budget of 4 is spent: every door now refuses, the reused link too.
     reused = client.get(dl)
-    assert reused.status_code == 429 and reused.json["error"]["code"] == "rate_limited"
+    assert reused.status_code == 429
+    assert reused.json["error"]["code"] == "rate_limited"
     assert client.post("/models/acme/open/download", **button).status_code == 429
     assert client.post("/api/v1/models/acme/open/links", json={"path": "x"}).status_code == 429
 

@@ -21,13 +21,13 @@ from distserver.access.services import accept_agreement, revoke_grants
 from distserver.accounts.admin import change_role, suspend_user
 from distserver.accounts.models import ApiToken, User
 from distserver.accounts.services import principal_for, revoke_token
-from distserver.audit.service import SYSTEM
+from distserver.app_runtime import current_runtime
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.downloads import fastdb, fastpath
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import demote, halt
-from distserver.runtime import current_runtime
 from tests.support.databases import TEST_SECRET
 from tests.support.tiers import tiers_with
 from tests.support.world import Person, World
@@ -226,9 +226,8 @@ def test_a_new_agreement_version_is_asked_for_at_once(make_app, tmp_path: Path) 
     )
     try:
         refused = link(newer, person)
-        assert refused.status_code == 403 and refused.json["error"]["code"] == (
-            "agreement_required"
-        )
+        assert refused.status_code == 403
+        assert refused.json["error"]["code"] == ("agreement_required")
         assert "version 2" in refused.json["error"]["message"]
         with app.app_context():
             assert [e.reason for e in world.events("download:link:refused")] == [

@@ -44,7 +44,8 @@ def test_database_outage_gives_503_then_service_resumes(make_app, tmp_path: Path
         assert down.json["error"]["code"] == "database_unavailable"
         assert b"Traceback" not in down.data
         ready = client.get("/readyz")
-        assert ready.status_code == 503 and ready.json["checks"]["database"].startswith("down")
+        assert ready.status_code == 503
+        assert ready.json["checks"]["database"].startswith("down")
     finally:
         set_connections(name, True)
     back = client.post("/api/v1/models/acme/llm/links", **ask)
@@ -52,7 +53,8 @@ def test_database_outage_gives_503_then_service_resumes(make_app, tmp_path: Path
     with app.app_context():
         links = db.session.scalars(db.select(DownloadLink.id)).all()
         issued = {e.link_id for e in world.events("download:link:issued")}
-        assert set(links) == issued and len(issued) == 2
+        assert set(links) == issued
+        assert len(issued) == 2
 
 
 def test_s3_out_of_reach_fails_readiness_but_not_signing(make_app, db_backend, s3_env, tmp_path):  # type: ignore[no-untyped-def]
@@ -70,10 +72,12 @@ def test_s3_out_of_reach_fails_readiness_but_not_signing(make_app, db_backend, s
     )
     client = cut_off.test_client()
     ready = client.get("/readyz")
-    assert ready.status_code == 503 and ready.json["checks"]["storage"].startswith("down")
+    assert ready.status_code == 503
+    assert ready.json["checks"]["storage"].startswith("down")
     # Signing is local: links are still issued, and S3 checks them when it is back.
     issued = client.post("/api/v1/models/acme/llm/links", json={"path": "config.json"})
-    assert issued.status_code == 201 and "127.0.0.1:1/" in issued.json["url"]
+    assert issued.status_code == 201
+    assert "127.0.0.1:1/" in issued.json["url"]
     with cut_off.app_context():
         db.session.remove()
         db.engine.dispose()

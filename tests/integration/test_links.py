@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services as releases
 from tests.support.world import DEFAULT_FILES, World, sha256
 
@@ -34,10 +34,13 @@ def test_researcher_gets_a_link_that_serves_the_exact_bytes(client, world: World
     assert sha256(served.data) == body["sha256"]
     assert "model.safetensors" in served.headers["Content-Disposition"]
     tags = [e.tag for e in world.events()]
-    assert "download:link:issued" in tags and "download:file:served" in tags
+    assert "download:link:issued" in tags
+    assert "download:file:served" in tags
     issued = world.events("download:link:issued")[0]
-    assert issued.actor == "alice@example.org" and issued.link_id == body["link_id"]
-    assert issued.sha256 == body["sha256"] and issued.tier == "researcher"
+    assert issued.actor == "alice@example.org"
+    assert issued.link_id == body["link_id"]
+    assert issued.sha256 == body["sha256"]
+    assert issued.tier == "researcher"
     terms = json.loads(issued.data)
     assert (terms["agreement"], terms["agreement_version"]) == ("research-use", "1")
 
@@ -65,7 +68,8 @@ def test_dl_link_redecides_on_every_use(client, world: World) -> None:
     assert client.get("/dl/not-a-real-link-id", headers=alice.auth).status_code == 404
     releases.halt(db.session, model, "leak suspected", SYSTEM)
     refused = client.get(f"/dl/{link['link_id']}", headers=alice.auth)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "halted"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "halted"
 
 
 @pytest.mark.parametrize("path", ["model.safetensors", "config.json", "sub/tokenizer.json"])
@@ -77,4 +81,5 @@ def test_public_download_is_anonymous_and_recorded_with_the_address(
     assert r.status_code == 201, r.json
     assert r.json["tier"] == "public"
     event = world.events("download:link:issued")[-1]
-    assert event.actor == "anonymous" and event.address == "127.0.0.1"
+    assert event.actor == "anonymous"
+    assert event.address == "127.0.0.1"

@@ -11,12 +11,12 @@ import time_machine
 from distserver.access.models import Grant
 from distserver.access.services import revoke_grants
 from distserver.accounts.models import ApiToken
-from distserver.audit.service import SYSTEM
+from distserver.app_runtime import current_runtime
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import halt
-from distserver.runtime import current_runtime
 from tests.support.world import World
 
 
@@ -73,7 +73,8 @@ def test_each_refusal_has_its_code_status_and_event(client, world: World, signer
     cases.append(("halted", 403, links(client, "acme/llm", headers=researcher.auth)))
     for code, status, r in cases:
         assert r.status_code == status, (code, r.json)
-        assert r.json["error"]["code"] == code and r.json["error"]["message"]
+        assert r.json["error"]["code"] == code
+        assert r.json["error"]["message"]
     assert signer_calls == []
     assert count(DownloadLink) == 0
     refused = world.events("download:link:refused")
@@ -142,10 +143,13 @@ def test_bad_input_gets_a_4xx_json_error_and_changes_nothing(
     ]
     for resp in responses:
         assert 400 <= resp.status_code < 500, (resp.status_code, resp.data[:200])
-        assert resp.is_json and set(resp.json["error"]) == {"code", "message"}
+        assert resp.is_json
+        assert set(resp.json["error"]) == {"code", "message"}
         assert b"Traceback" not in resp.data
     assert [e.tag for e in world.events()[before:]] == []
-    assert len(world.events()) == before and signer_calls == [] and count(DownloadLink) == 0
+    assert len(world.events()) == before
+    assert signer_calls == []
+    assert count(DownloadLink) == 0
     assert links(client, "acme/llm", headers=r.auth).status_code == 201
 
 
@@ -164,7 +168,8 @@ def test_wrong_tokens_are_refused_before_anything_happens(
     world.model("acme/llm", stage="general-availability")
     before = len(world.events())
     r = links(client, "acme/llm", headers={"Authorization": header})
-    assert r.status_code == 401 and r.json["error"]["code"] == code
+    assert r.status_code == 401
+    assert r.json["error"]["code"] == code
     assert len(world.events()) == before
 
 
@@ -173,7 +178,8 @@ def test_expired_and_revoked_tokens_are_refused(client, world: World) -> None:
     p = world.person("r@example.org", tiers=("researcher",))
     with time_machine.travel(utcnow() + timedelta(days=91)):
         r = links(client, "acme/llm", headers=p.auth)
-    assert r.status_code == 401 and r.json["error"]["code"] == "token_expired"
+    assert r.status_code == 401
+    assert r.json["error"]["code"] == "token_expired"
     db.session.execute(db.update(ApiToken).values(revoked_at=utcnow()))
     db.session.commit()
     assert links(client, "acme/llm", headers=p.auth).json["error"]["code"] == "invalid_token"

@@ -29,13 +29,15 @@ def test_a_refusal_an_application_cures_carries_the_application_url(client, worl
     error = refused.json["error"]
     assert error["code"] == "no_grant"
     assert error["apply_url"] == APPLY
-    assert "Approved researcher" in error["message"] and "Vetted partner" in error["message"]
+    assert "Approved researcher" in error["message"]
+    assert "Vetted partner" in error["message"]
     assert "vetted_partner" not in error["message"]
     assert "researcher grant" not in error["message"]
     assert error["message"].endswith(f" Apply for access at {APPLY}")
     # Not signed in: signing in comes first, and the refusal says only that.
     anonymous = links(client, "acme/llm").json["error"]
-    assert anonymous["code"] == "login_required" and "apply_url" not in anonymous
+    assert anonymous["code"] == "login_required"
+    assert "apply_url" not in anonymous
 
 
 def test_an_expired_grant_is_cured_by_applying_again_and_named_by_title(
@@ -63,7 +65,8 @@ def test_a_refusal_no_application_cures_has_no_application_url(client, world: Wo
     error = links(client, "acme/partners", nobody.auth).json["error"]
     assert error["code"] == "no_grant"
     assert "apply_url" not in error
-    assert "Vetted partner" in error["message"] and "vetted_partner" not in error["message"]
+    assert "Vetted partner" in error["message"]
+    assert "vetted_partner" not in error["message"]
 
 
 def test_the_hugging_face_door_says_where_to_apply(client, world: World) -> None:  # type: ignore[no-untyped-def]

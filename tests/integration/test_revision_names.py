@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from distserver.audit.service import SYSTEM
 from distserver.catalog.services import main_revision, resolve_revision
 from distserver.catalog.tags import tag_revision
 from distserver.errors import BadRequest, Conflict
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from tests.support.world import World
 
 

@@ -32,7 +32,8 @@ def test_a_job_whose_transaction_rolled_back_is_never_run(app: Flask) -> None:
     assert _subjects() == []  # held: the transaction has not committed yet
     db.session.rollback()
     drain()
-    assert _subjects() == [] and backlog()["mail"] == 0
+    assert _subjects() == []
+    assert backlog()["mail"] == 0
     db.session.commit()  # a later commit does not resurrect them
     drain()
     assert _subjects() == []
@@ -46,10 +47,15 @@ def test_a_job_whose_transaction_rolled_back_is_never_run(app: Flask) -> None:
 def test_a_rolled_back_savepoint_drops_only_its_own_jobs(app: Flask) -> None:
     _write(1)
     send_mail("a@example.org", "outer", "sent")
-    with pytest.raises(RuntimeError), db.session.begin_nested():
-        _write(2)
-        send_mail("a@example.org", "inner, rolled back", "never sent")
-        raise RuntimeError("undo the savepoint")
+
+    def roll_back_a_savepoint() -> None:
+        with db.session.begin_nested():
+            _write(2)
+            send_mail("a@example.org", "inner, rolled back", "never sent")
+            raise RuntimeError("undo the savepoint")
+
+    with pytest.raises(RuntimeError, match="undo the savepoint"):
+        roll_back_a_savepoint()
     with db.session.begin_nested():
         _write(3)
         send_mail("a@example.org", "inner, released", "sent with the outer commit")

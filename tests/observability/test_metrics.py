@@ -69,7 +69,8 @@ def test_links_are_counted_by_door_outcome_and_reason_as_they_happen(
     assert links[labels(door="dl", outcome="issued", reason="")] == 1
     assert links[labels(door="api", outcome="refused", reason="not_found")] == 2
     decisions = seen["distserver_link_decision_seconds_count"]
-    assert decisions[labels(door="api")] == 4 and decisions[labels(door="dl")] == 1
+    assert decisions[labels(door="api")] == 4
+    assert decisions[labels(door="dl")] == 1
     assert sum(seen["distserver_link_decision_seconds_sum"].values()) > 0
 
 
@@ -168,7 +169,8 @@ def test_the_sealing_lag_query_walks_an_index_on_a_large_log(make_app: Any) -> N
     assert "Seq Scan on audit_events" not in plan, plan
     assert "Seq Scan on audit_seals" not in plan, plan
     # Both walks start at the bound (just below the newest sealed event), not at the start.
-    assert "Index Cond: (id > " in plan and "Index Cond: (event_id > " in plan, plan
+    assert "Index Cond: (id > " in plan, plan
+    assert "Index Cond: (event_id > " in plan, plan
 
 
 def _restricted(make_app: Any, **settings: Any) -> Any:
@@ -178,7 +180,8 @@ def _restricted(make_app: Any, **settings: Any) -> Any:
 def test_metrics_token_is_required_when_set(make_app: Any) -> None:
     client = _restricted(make_app, METRICS_TOKEN="scrape-me-0123456789")
     refused = client.get("/metrics")
-    assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_token"
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "invalid_token"
     wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-x"})
     assert wrong.status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"})
@@ -190,7 +193,8 @@ def test_metrics_allow_list_admits_only_its_networks(make_app: Any) -> None:
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
     refused = client.get("/metrics", environ_base={"REMOTE_ADDR": "10.2.0.1"})
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "metrics_forbidden"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "metrics_forbidden"
     # Behind no trusted proxy, a forged X-Forwarded-For does not get a scraper in.
     forged = client.get(
         "/metrics",
@@ -213,7 +217,8 @@ def test_production_without_settings_admits_loopback_only(make_app: Any) -> None
     from distserver.observability.scrape_access import address_allowed, allowed_networks
 
     networks = allowed_networks({"ENV": "production"})
-    assert address_allowed("127.0.0.1", networks) and address_allowed("::1", networks)
+    assert address_allowed("127.0.0.1", networks)
+    assert address_allowed("::1", networks)
     assert not address_allowed("10.0.0.1", networks)
     assert allowed_networks({"ENV": "testing"}) is None
 

@@ -43,9 +43,11 @@ def test_one_json_line_per_request_with_id_route_status_duration_and_user(
     assert first["request_id"] == signed.headers["X-Request-ID"]
     assert first["route"] == "/api/v1/models/<namespace>/<name>/links"
     assert (first["method"], first["status"], first["user_id"]) == ("POST", 201, user_id)
-    assert isinstance(first["duration_ms"], float) and first["duration_ms"] > 0
+    assert isinstance(first["duration_ms"], float)
+    assert first["duration_ms"] > 0
     assert second["request_id"] == anonymous.headers["X-Request-ID"] != first["request_id"]
-    assert "user_id" not in second and second["status"] == 200
+    assert "user_id" not in second
+    assert second["status"] == 200
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,9 @@ def test_incoming_request_id_is_kept_only_when_well_formed(
     if kept:
         assert answered == sent
     else:
-        assert answered != sent and len(answered) == 32 and answered.isalnum()
+        assert answered != sent
+        assert len(answered) == 32
+        assert answered.isalnum()
 
 
 def test_audit_events_carry_the_request_id(app: Flask, world: World) -> None:
@@ -128,7 +132,8 @@ def test_redaction_of_messages_that_carry_credentials() -> None:
     clean = redact(text)
     for secret in ("eyJhbGciOi", "AK%2F1", "deadbeef", "dst_AbCdEfGh", "abc.def"):
         assert secret not in clean
-    assert "/files/[redacted]" in clean and "X-Amz-Signature=[redacted]" in clean
+    assert "/files/[redacted]" in clean
+    assert "X-Amz-Signature=[redacted]" in clean
 
 
 def test_an_operators_own_handler_gets_the_request_record_with_its_fields(

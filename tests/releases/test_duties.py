@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from distserver.accounts.services import principal_for
-from distserver.audit.service import SYSTEM
 from distserver.errors import Conflict, Forbidden
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases import services
 from tests.releases.support import publish_as
 from tests.support.world import DEFAULT_FILES, World

@@ -67,7 +67,8 @@ def test_tick_opens_at_the_embargo_time_not_a_second_earlier(
         model = signed_off_model(world)
         clock.move_to(OPENS - timedelta(seconds=1))
         early = cli.invoke(main, ["releases", "tick"])
-        assert early.exit_code == 0 and early.output == ""
+        assert early.exit_code == 0
+        assert early.output == ""
         assert stage_of(world, model) == "internal"
         clock.move_to(OPENS)
         due = cli.invoke(main, ["releases", "tick"])
@@ -77,7 +78,8 @@ def test_tick_opens_at_the_embargo_time_not_a_second_earlier(
         again = cli.invoke(main, ["releases", "tick"])
         assert again.output == ""  # applied once
     opened = world.events(str(EventTag.STAGE_PROMOTED))[-1]
-    assert opened.actor == "system" and '"scheduled":true' in opened.data
+    assert opened.actor == "system"
+    assert '"scheduled":true' in opened.data
     assert opened.occurred_at == OPENS
 
 

@@ -53,12 +53,14 @@ def test_halt_stops_links_at_once_and_presigned_urls_within_their_lifetime(
         halted = client.post(
             "/api/v1/models/acme/halted/halt", json={"reason": "leak"}, headers=safety.auth
         )
-        assert halted.status_code == 200 and halted.json["halted"] is True
+        assert halted.status_code == 200
+        assert halted.json["halted"] is True
         refused_new = client.post(url, json=WEIGHTS, headers=alice.auth)
         assert refused_new.status_code == 403
         assert refused_new.json["error"]["code"] == "halted"
         refused_dl = client.get(f"/dl/{before.json['link_id']}", headers=alice.auth)
-        assert refused_dl.status_code == 403 and refused_dl.json["error"]["code"] == "halted"
+        assert refused_dl.status_code == 403
+        assert refused_dl.json["error"]["code"] == "halted"
 
         # The presigned URL is S3's to enforce: it lives out its short lifetime, then dies.
         wait = (expires_at - datetime.now(UTC)).total_seconds() + 1.5
@@ -69,7 +71,8 @@ def test_halt_stops_links_at_once_and_presigned_urls_within_their_lifetime(
         assert sha256(dead.content) != sha256(DEFAULT_FILES["model.safetensors"])
 
         resumed = client.post("/api/v1/models/acme/halted/resume", headers=safety.auth)
-        assert resumed.status_code == 200 and resumed.json["halted"] is False
+        assert resumed.status_code == 200
+        assert resumed.json["halted"] is False
         after = client.post(url, json=WEIGHTS, headers=alice.auth)
         assert after.status_code == 201
         assert fetch(after.json["url"]).status_code == 200

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from distserver.access import webhooks
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import drain
 from distserver.releases import services as releases
 from tests.access.test_orgs_webhooks import Receiver
@@ -33,6 +33,7 @@ def test_halt_and_resume_are_delivered_to_subscribed_webhooks(world: World) -> N
             secret, h["X-Distserver-Timestamp"], first["body"], h["X-Distserver-Signature"]
         )
         body = json.loads(first["body"])
-        assert body["data"]["model"] == "acme/llm" and body["data"]["reason"] == "suspected leak"
+        assert body["data"]["model"] == "acme/llm"
+        assert body["data"]["reason"] == "suspected leak"
     finally:
         receiver.close()

@@ -22,7 +22,8 @@ from tests.support.world import World
 def refused(model, plans, actor) -> list[str]:  # type: ignore[no-untyped-def]
     with pytest.raises(GateUnmet) as info:
         services.promote(db.session, model, plans, actor)
-    assert info.value.code == "gate_unmet" and info.value.status == 409
+    assert info.value.code == "gate_unmet"
+    assert info.value.status == 409
     for line in info.value.unmet:
         assert line in info.value.message  # the sentence lists every one too
     return info.value.unmet
@@ -82,7 +83,8 @@ def test_walk_the_default_plan(client: FlaskClient, world: World) -> None:
         services.signoff(db.session, model, plans, signers[1])
         clock.shift(timedelta(days=13, hours=23))
         unmet = refused(model, plans, lead)
-        assert len(unmet) == 1 and unmet[0].startswith("14 days at partner-preview: 13.9 days")
+        assert len(unmet) == 1
+        assert unmet[0].startswith("14 days at partner-preview: 13.9 days")
         clock.shift(timedelta(hours=1, seconds=1))
         services.promote(db.session, model, plans, lead)
         check_stage("research-access")

@@ -11,12 +11,12 @@ from distserver.access import applications
 from distserver.access.models import Grant
 from distserver.accounts.models import ApiToken
 from distserver.accounts.services import create_token, principal_for
-from distserver.audit.service import SYSTEM
+from distserver.app_runtime import current_runtime
 from distserver.db import utcnow
 from distserver.downloads.services import locate, request_link
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import halt
-from distserver.runtime import current_runtime
 from tests.support.world import World
 
 # ref -> (stage, halted)

@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Flask
 
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import halt
 from tests.support.world import DEFAULT_FILES, World
 

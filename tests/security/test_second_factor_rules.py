@@ -32,7 +32,8 @@ EVALUATION = {"name": "red-team", "result": "pass", "report": "report:1"}
 def proved_session(app: Flask, person: Person) -> FlaskClient:
     client = app.test_client()
     answer = sign_in(client, person.user.email, totp_secret=person.totp_secret)
-    assert answer.status_code == 302 and "/login" not in answer.location
+    assert answer.status_code == 302
+    assert "/login" not in answer.location
     return client
 
 
@@ -151,7 +152,8 @@ def test_a_token_minted_before_the_factor_cannot_act_for_staff(app: Flask, world
     world.model(MODEL, stage=None)
     pat = world.person("pat@example.org", password=PASSWORD)
     status, raw = mint(proved_session(app, pat), "manage")
-    assert status == 201 and raw is not None
+    assert status == 201
+    assert raw is not None
     db.session.add(UserRole(user_id=pat.user.id, role="safety"))
     secret = begin_enrolment(db.session, pat.user).secret
     confirm_enrolment(db.session, pat.user, pyotp.TOTP(secret).at(time.time() - 30))
@@ -159,7 +161,8 @@ def test_a_token_minted_before_the_factor_cannot_act_for_staff(app: Flask, world
     api_path = f"/api/v1/models/{MODEL}"
     headers = {"Authorization": f"Bearer {raw}"}
     refused = client.post(api_path + "/evaluations", json=EVALUATION, headers=headers)
-    assert refused.status_code == 403 and refused.json["error"]["code"] == "second_factor_required"
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "second_factor_required"
     assert client.get(api_path + "/gate", headers=headers).status_code == 200  # still staff
 
     sam = world.person("sam@example.org", roles=("safety",))
@@ -171,4 +174,5 @@ def test_a_token_minted_before_the_factor_cannot_act_for_staff(app: Flask, world
     answer = client.post(
         api_path + "/signoffs", json={}, headers={"Authorization": f"Bearer {legacy}"}
     )
-    assert answer.status_code == 403 and answer.json["error"]["code"] == "second_factor_required"
+    assert answer.status_code == 403
+    assert answer.json["error"]["code"] == "second_factor_required"

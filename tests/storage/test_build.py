@@ -32,7 +32,8 @@ def test_local_from_the_default_settings(tmp_path: Path) -> None:
         {"ENV": "testing", "INSTANCE_DIR": str(tmp_path), "SECRET_KEY": SECRET}, environ={}
     )
     storage = build_storage(settings)
-    assert isinstance(storage, LocalStorage) and isinstance(storage, Storage)
+    assert isinstance(storage, LocalStorage)
+    assert isinstance(storage, Storage)
     assert storage.backend == "local"
     assert storage.root == (tmp_path / "blobs").resolve()
     assert storage.accel_redirect_path("blobs/x") is None
@@ -62,7 +63,8 @@ def test_s3_with_an_empty_endpoint_uses_aws(tmp_path: Path) -> None:
             "S3_MAX_CONCURRENCY": 4,
         }
     )
-    assert isinstance(storage, S3Storage) and isinstance(storage, Storage)
+    assert isinstance(storage, S3Storage)
+    assert isinstance(storage, Storage)
     assert (storage.backend, storage.bucket, storage.endpoint_url) == ("s3", "weights", None)
     assert storage.client.meta.region_name == "eu-west-1"
     assert "amazonaws.com" in storage.client.meta.endpoint_url

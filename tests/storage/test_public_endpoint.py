@@ -36,7 +36,8 @@ def test_links_name_the_public_endpoint_and_its_signature_holds_there(s3_env: S3
     assert url.startswith(f"{public}/{s3_env.bucket}/"), url
     assert "127.0.0.1" not in url
     fetched = _http.get(url, timeout=10)
-    assert fetched.status_code == 200 and fetched.content == b"weights" * 100
+    assert fetched.status_code == 200
+    assert fetched.content == b"weights" * 100
     # Signed for the public host: the same query sent to the internal name is refused.
     internal = url.replace(public, s3_env.endpoint_url)
     assert _http.get(internal, timeout=10).status_code == 403
@@ -46,7 +47,8 @@ def test_the_server_itself_never_uses_the_public_endpoint(s3_env: S3Peer) -> Non
     # A public endpoint the server cannot reach: uploads, reads and checks still work.
     storage = build_storage(_settings(s3_env, S3_PUBLIC_ENDPOINT_URL="https://s3.invalid"))
     blob = storage.store_stream("public/internal.bin", iter([b"x" * 10]))
-    assert storage.exists(blob.key) and storage.size(blob.key) == 10
+    assert storage.exists(blob.key)
+    assert storage.size(blob.key) == 10
     storage.check()
     url = storage.signed_url(blob.key, ttl=60, filename="internal.bin", base_url="unused")
     assert url.startswith(f"https://s3.invalid/{s3_env.bucket}/")

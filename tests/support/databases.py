@@ -3,6 +3,7 @@ template per backend per test session, and a fresh copy of it for every test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ import sqlalchemy as sa
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Under pytest-xdist each worker makes its own databases, named after it (gw0, gw1, ...).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def migrate(url: str, instance: Path) -> None:
@@ -67,12 +70,12 @@ class TemplateDatabases:
             if self.pg_engine is None:
                 self.pg_engine = pg_admin_engine()
             if self.pg_template is None:
-                name = f"dst_tmpl_{uuid.uuid4().hex[:10]}"
+                name = f"dst_tmpl_{WORKER}_{uuid.uuid4().hex[:10]}"
                 with self.pg_engine.connect() as conn:
                     conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
                 self.pg_template = name
                 migrate(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", self.root / "pg-instance")
-            name = f"dst_t_{uuid.uuid4().hex[:12]}"
+            name = f"dst_t_{WORKER}_{uuid.uuid4().hex[:12]}"
             with self.pg_engine.connect() as conn:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
             return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"

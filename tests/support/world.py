@@ -14,14 +14,14 @@ from distserver.access.services import accept_agreement, add_grant
 from distserver.accounts.models import User
 from distserver.accounts.second_factor import begin_enrolment, confirm_enrolment
 from distserver.accounts.services import create_token, create_user, principal_for
+from distserver.app_runtime import current_runtime
 from distserver.audit.models import AuditEvent
-from distserver.audit.service import SYSTEM
 from distserver.catalog.models import Model
 from distserver.catalog.publish import publish
 from distserver.catalog.services import create_model
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.releases.services import seed_stage
-from distserver.runtime import current_runtime
 
 DEFAULT_FILES = {
     "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + bytes(range(256)) * 64,
@@ -67,7 +67,7 @@ class World:
     ) -> Person:
         """A verified user with a `test` token. Staff (any role) get a TOTP second
         factor enrolled unless `second_factor=False`, so staff-only actions work;
-        a token of an enrolled user counts as second-factor (accounts/staff.py)."""
+        a token of an enrolled user counts as second-factor (distserver/identity.py)."""
         user = create_user(db.session, email, roles=roles, password=password, email_verified=True)
         secret, codes = None, []
         if second_factor if second_factor is not None else bool(roles):

@@ -22,7 +22,8 @@ def test_a_card_without_front_matter_gets_one() -> None:
 def test_the_licence_replaces_one_already_in_the_front_matter() -> None:
     card = with_licence("---\nlicense: mit\ntags:\n- demo\n---\n# Tiny\n", "cc-by-4.0")
     assert card_data(card) == {"license": "cc-by-4.0", "tags": ["demo"]}
-    assert card.count("license:") == 1 and without_front_matter(card) == "# Tiny\n"
+    assert card.count("license:") == 1
+    assert without_front_matter(card) == "# Tiny\n"
 
 
 def test_an_empty_card_holds_only_the_licence() -> None:

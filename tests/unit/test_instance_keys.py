@@ -71,5 +71,6 @@ def test_processes_starting_at_once_keep_one_generated_secret_key(
         ]
     )
     assert not [r for r in results if isinstance(r, Exception)], results
-    assert len(set(results)) == 1 and len(results[0]) >= 32
+    assert len(set(results)) == 1
+    assert len(results[0]) >= 32
     assert (instance / "secret_key").read_text().strip() == results[0]

@@ -13,11 +13,11 @@ from distserver.access.policy import (
     AccessFacts,
     GrantFacts,
     ModelFacts,
-    Principal,
     decide,
 )
 from distserver.access.tiers import load_tiers
 from distserver.config import PROJECT_DIR
+from distserver.identity import Principal
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TIERS = load_tiers(PROJECT_DIR / "tiers")
@@ -76,10 +76,12 @@ def test_decision_table(case) -> None:  # type: ignore[no-untyped-def]
     _, principal, model, revision, path, exists, held, expected = case
     d = decide(principal, model, revision, path, NOW, tiers=TIERS, facts=held, file_exists=exists)
     if expected in REASONS:
-        assert not d.allowed and d.reason == expected, d
+        assert not d.allowed, d
+        assert d.reason == expected, d
         assert d.message
     else:
-        assert d.allowed and d.tier == expected, d
+        assert d.allowed, d
+        assert d.tier == expected, d
         assert 1 <= d.link_ttl <= 7 * 24 * 3600
 
 

@@ -89,7 +89,8 @@ def test_access_log_with_every_atom_has_no_credential() -> None:
         "%({http_authorization}e)s %({http_cookie}e)s %({query_string}e)s %({raw_uri}e)s"
     )
     line = fmt % atoms
-    assert "/files/[redacted]" in line and REDACTED in line
+    assert "/files/[redacted]" in line
+    assert REDACTED in line
     for secret in SECRETS:
         assert secret not in line, (secret, line)
 

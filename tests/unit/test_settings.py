@@ -37,7 +37,8 @@ def test_a_bad_tier_file_stops_start_up_naming_file_and_field(
     tiers = tiers_with(tmp_path, {tier: {field: value}})
     with pytest.raises(ConfigError) as err:
         start(tmp_path, TIERS_DIR=str(tiers))
-    assert f"{tier}.toml" in str(err.value) and says in str(err.value)
+    assert f"{tier}.toml" in str(err.value)
+    assert says in str(err.value)
 
 
 def test_a_plan_naming_an_unknown_tier_is_refused(tmp_path: Path) -> None:
@@ -78,13 +79,15 @@ def test_environment_variables_override_files() -> None:
         {"ENV": "testing"},
         environ={"DISTSERVER_S3_REGION": "eu-west-1", "DISTSERVER_S3_MAX_CONCURRENCY": "3"},
     )
-    assert settings["S3_REGION"] == "eu-west-1" and settings["S3_MAX_CONCURRENCY"] == 3
+    assert settings["S3_REGION"] == "eu-west-1"
+    assert settings["S3_MAX_CONCURRENCY"] == 3
 
 
 def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
     first = load_settings({"ENV": "development", "INSTANCE_DIR": str(tmp_path)}, environ={})
     second = load_settings({"ENV": "development", "INSTANCE_DIR": str(tmp_path)}, environ={})
-    assert len(first["SECRET_KEY"]) >= 32 and first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert len(first["SECRET_KEY"]) >= 32
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
 
 
 def test_production_starts_only_with_every_key_it_needs(tmp_path: Path) -> None:

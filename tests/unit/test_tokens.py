@@ -11,7 +11,8 @@ def test_tokens_are_prefixed_long_and_unique() -> None:
     made = {tokens.generate() for _ in range(2000)}
     assert len(made) == 2000
     for raw in list(made)[:50]:
-        assert raw.startswith("dst_") and len(raw) == tokens.TOKEN_LEN
+        assert raw.startswith("dst_")
+        assert len(raw) == tokens.TOKEN_LEN
         assert tokens.well_formed(raw)
     assert tokens.BODY_LEN * math.log2(62) >= 128
 
@@ -33,5 +34,6 @@ def test_a_mistyped_token_fails_the_checksum() -> None:
 def test_only_the_hash_is_kept() -> None:
     raw = tokens.generate()
     digest = tokens.token_hash(raw)
-    assert raw not in digest and len(digest) == 64
+    assert raw not in digest
+    assert len(digest) == 64
     assert tokens.display_prefix(raw) == raw[:10]

@@ -51,9 +51,11 @@ def test_a_safety_lead_creates_a_model_and_edits_its_card(app: Flask, world: Wor
         licence="apache-2.0",
         card=CARD,
     )
-    assert status == 200 and "acme/tiny is created at stage internal" in page, text(page)
+    assert status == 200, text(page)
+    assert "acme/tiny is created at stage internal" in page, text(page)
     model = find_model(db.session, "acme", "tiny")
-    assert model is not None and model.title == "Tiny 1B"
+    assert model is not None
+    assert model.title == "Tiny 1B"
     assert card_data(model.card) == {"license": "apache-2.0", "language": "en"}
     assert "apache-2.0" in text(page.split('id="licence"', 1)[1].split("</dd>", 1)[0])
     [created] = event_data(world, "catalog:model:created")
@@ -66,10 +68,12 @@ def test_a_safety_lead_creates_a_model_and_edits_its_card(app: Flask, world: Wor
         title="Tiny 1B",
         card="---\nlicense: mit\n---\n# Tiny, now with evaluations\n",
     )
-    assert status == 200 and "The card is saved." in page
+    assert status == 200
+    assert "The card is saved." in page
     assert "<h1>Tiny, now with evaluations</h1>" in page
     [edited] = event_data(world, "catalog:card:edited")
-    assert edited["changed"] == ["card"] and edited["_model"] == "acme/tiny"
+    assert edited["changed"] == ["card"]
+    assert edited["_model"] == "acme/tiny"
     db.session.refresh(model)
     assert card_data(model.card) == {"license": "mit"}
     # The Hugging Face door serves the edited front matter as cardData.
@@ -91,18 +95,21 @@ def test_refused_model_forms_say_what_to_fix_and_keep_the_input(app: Flask, worl
             lead, "/staff/models/new", "/staff/models/new", ref=ref, plan="default",
             licence="mit", card="# kept text",
         )  # fmt: skip
-        assert status == 400 and said in text(page), (ref, text(page))
+        assert status == 400, (ref, text(page))
+        assert said in text(page), (ref, text(page))
         assert "# kept text" in page
     status, page = submit(
         lead, "/staff/models/new", "/staff/models/new", ref="acme/x", plan="default",
         licence="not a licence", card="",
     )  # fmt: skip
-    assert status == 400 and "A licence is an identifier" in page
+    assert status == 400
+    assert "A licence is an identifier" in page
     status, page = submit(
         lead, "/staff/models/acme/llm/card", "/staff/models/acme/llm/card",
         title="x", card="---\nlicense: mit\n# never closed\n",
     )  # fmt: skip
-    assert status == 400 and "never closes it" in page
+    assert status == 400
+    assert "never closes it" in page
     assert world.events("catalog:card:edited") == []
 
 
@@ -113,19 +120,22 @@ def test_roles_and_the_second_factor_decide_who_edits(app: Flask, world: World) 
     status, page = submit(
         reviewer, "/staff/models/acme/llm/card", "/staff/models/acme/llm/card", title="t", card="x"
     )
-    assert status == 400 and "Only admin or safety staff may edit model cards." in page
+    assert status == 400
+    assert "Only admin or safety staff may edit model cards." in page
     unproved = signed_in(app, staff(world, "sam@example.org", "admin", second_factor=False))
     status, page = submit(
         unproved, "/staff/models/new", "/staff/models/new", ref="acme/new", plan="default",
         licence="mit", card="",
     )  # fmt: skip
-    assert status == 400 and "you need a second factor" in page
+    assert status == 400
+    assert "you need a second factor" in page
     assert find_model(db.session, "acme", "new") is None
     rita = signed_in(app, world.person("rita@example.org", password=PASSWORD))
     for url in ("/staff/models/new", "/staff/models/acme/llm", "/staff/models/acme/llm/grants"):
         assert rita.get(url).status_code == 403, url
     anonymous = app.test_client().get("/staff/models/acme/llm")
-    assert anonymous.status_code == 302 and "/login" in anonymous.location
+    assert anonymous.status_code == 302
+    assert "/login" in anonymous.location
 
 
 def test_the_staff_page_lists_the_revisions(app: Flask, world: World) -> None:
@@ -134,8 +144,11 @@ def test_the_staff_page_lists_the_revisions(app: Flask, world: World) -> None:
     admin = signed_in(app, staff(world, "adam@example.org", "admin"))
     page = admin.get("/staff/models/acme/llm").get_data(as_text=True)
     rows = page.split('id="revisions"', 1)[1].split("</tbody>", 1)[0].split("<tr>")[2:]
-    assert len(rows) == 2 and second[:12] in rows[0] and "main" in rows[0]
-    assert "3" in text(rows[1]) and "1" in text(rows[0])
+    assert len(rows) == 2
+    assert second[:12] in rows[0]
+    assert "main" in rows[0]
+    assert "3" in text(rows[1])
+    assert "1" in text(rows[0])
 
 
 def test_a_reviewer_adds_extends_and_revokes_a_grant(app: Flask, world: World) -> None:
@@ -148,24 +161,30 @@ def test_a_reviewer_adds_extends_and_revokes_a_grant(app: Flask, world: World) -
     )
     assert "Granted researcher on acme/llm to rita@example.org" in page, text(page)
     grant = db.session.scalar(db.select(Grant))
-    assert grant is not None and "rita@example.org" in page.split('id="grants"', 1)[1]
+    assert grant is not None
+    assert "rita@example.org" in page.split('id="grants"', 1)[1]
     [added] = event_data(world, "access:grant:added")
-    assert added["user"] == "rita@example.org" and added["_model"] == "acme/llm"
+    assert added["user"] == "rita@example.org"
+    assert added["_model"] == "acme/llm"
 
     before = grant.expires_at
     status, page = submit(reviewer, grants, f"{grants}/{grant.id}/extend", days="30")
     assert f"Grant {grant.id} now runs until" in page
     db.session.refresh(grant)
-    assert grant.expires_at is not None and before is not None
+    assert grant.expires_at is not None
+    assert before is not None
     assert (grant.expires_at - before).days == 30
     [extended] = event_data(world, "access:grant:extended")
-    assert extended["days"] == 30 and extended["grant_id"] == grant.id
+    assert extended["days"] == 30
+    assert extended["grant_id"] == grant.id
 
     confirm = f"{grants}/{grant.id}/revoke"
     html = reviewer.get(confirm).get_data(as_text=True)
-    assert 'class="danger"' in html and 'type="checkbox"' in html
+    assert 'class="danger"' in html
+    assert 'type="checkbox"' in html
     status, page = submit(reviewer, confirm, confirm)  # the box not ticked
-    assert status == 400 and "Tick the box to confirm" in page
+    assert status == 400
+    assert "Tick the box to confirm" in page
     db.session.refresh(grant)
     assert grant.revoked_at is None
     status, page = submit(reviewer, confirm, confirm, confirm="y")
@@ -178,7 +197,8 @@ def test_a_reviewer_adds_extends_and_revokes_a_grant(app: Flask, world: World) -
     assert "No live grant covers this model." in live
     everything = reviewer.get(grants + "?all=1").get_data(as_text=True)
     row = everything.split(f'data-grant="{grant.id}"', 1)[1].split("</tr>", 1)[0]
-    assert "status-revoked" in row and "Revoke" not in row
+    assert "status-revoked" in row
+    assert "Revoke" not in row
 
 
 def test_grant_forms_refuse_with_a_reason(app: Flask, world: World) -> None:

@@ -165,21 +165,25 @@ def test_the_chart_the_api_and_the_hf_downloads_agree_with_the_audit_log(
     recipients = {e.actor_id for e in issued if e.actor_id is not None}
     anonymous = sum(1 for e in issued if e.actor_id is None)
     files = Counter(e.path for e in issued)
-    assert len(issued) == 7 and recipients == {rita.user.id, paul.user.id} and anonymous == 1
+    assert len(issued) == 7
+    assert recipients == {rita.user.id, paul.user.id}
+    assert anonymous == 1
 
     # The API.
     stats = client.get(STATS, headers=admin.auth).get_json()
     assert stats["downloads"] == len(issued)
     assert stats["unique_recipients"] == len(recipients)
     assert stats["anonymous_downloads"] == anonymous
-    assert len(stats["per_day"]) == DAYS and stats["to"] == now.date().isoformat()
+    assert len(stats["per_day"]) == DAYS
+    assert stats["to"] == now.date().isoformat()
     api_tiers = Counter(
         {(d["day"], t): n for d in stats["per_day"] for t, n in d["by_tier"].items()}
     )
     api_doors = Counter(
         {(d["day"], k): n for d in stats["per_day"] for k, n in d["by_door"].items()}
     )
-    assert api_tiers == by_tier and api_doors == by_door
+    assert api_tiers == by_tier
+    assert api_doors == by_door
     assert {f["path"]: f["downloads"] for f in stats["top_files"]} == dict(files)
     assert [f["downloads"] for f in stats["top_files"]] == sorted(files.values(), reverse=True)
 
@@ -187,7 +191,8 @@ def test_the_chart_the_api_and_the_hf_downloads_agree_with_the_audit_log(
     page = signed_in(app, admin).get(CONSOLE)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert '<svg id="stats-tier"' in html and '<svg id="stats-door"' in html
+    assert '<svg id="stats-tier"' in html
+    assert '<svg id="stats-door"' in html
     found = parse(html)
     assert table_counts(found.tables["stats-tier-table"]) == by_tier
     titles = {"api": "native API", "hf": "Hugging Face", "web": "web page"}
@@ -218,8 +223,11 @@ def test_only_the_model_staff_may_read_its_statistics(app: Flask, world: World) 
     assert client.get(STATS, headers=rita.auth).status_code == 404  # hidden, as if absent
     assert client.get(STATS, headers=reviewer.auth).status_code == 403
     refused = client.get("/api/v1/models/acme/open/statistics", headers=rita.auth)
-    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "forbidden"
     assert client.get(STATS + "?days=0", headers=auditor.auth).status_code == 400
     assert client.get(STATS + "?days=367", headers=auditor.auth).status_code == 400
     week = client.get(STATS + "?days=7", headers=auditor.auth).get_json()
-    assert week["days"] == 7 and len(week["per_day"]) == 7 and week["downloads"] == 0
+    assert week["days"] == 7
+    assert len(week["per_day"]) == 7
+    assert week["downloads"] == 0

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 
 from distserver.access import webhooks
 from distserver.access.models import Membership, Webhook, WebhookDelivery
-from distserver.audit.service import SYSTEM
 from distserver.audit.tags import EventTag
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from distserver.jobs import drain
 from distserver.releases import services
 from tests.access.test_orgs_webhooks import Receiver
@@ -136,12 +136,14 @@ def test_a_failed_delivery_is_redelivered_and_a_rotated_secret_signs_it(
 
     page = f"/staff/webhooks/{hook.id}"
     listing = text(client.get(page).get_data(as_text=True))
-    assert "release:stage:halted" in listing and "500" in listing
+    assert "release:stage:halted" in listing
+    assert "500" in listing
 
     rotated = client.post(f"{page}/rotate", data={"csrf_token": csrf(client, f"{page}/rotate")})
     assert rotated.status_code == 200
     new = re.search(r'id="hook-secret">([^<]+)<', rotated.get_data(as_text=True))
-    assert new and new.group(1) != first.group(1)
+    assert new
+    assert new.group(1) != first.group(1)
     assert new.group(1) not in client.get(page).get_data(as_text=True)
 
     done = post(client, f"{page}/deliveries/{failed.id}/redeliver", page)
@@ -149,7 +151,9 @@ def test_a_failed_delivery_is_redelivered_and_a_rotated_secret_signs_it(
     drain()
     db.session.expire_all()
     again = db.session.query(WebhookDelivery).order_by(WebhookDelivery.id.desc()).first()
-    assert again is not None and again.id != failed.id and again.status == "delivered"
+    assert again is not None
+    assert again.id != failed.id
+    assert again.status == "delivered"
     last = receiver.received[-1]
     assert last["body"] == failed.body
     signed = webhooks.signature(

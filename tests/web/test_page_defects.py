@@ -32,7 +32,9 @@ def test_the_catalog_shows_title_licence_size_update_and_stage(
     for column in ("Title", "Licence", "Size", "Last update", "Stage"):
         assert column in heads, heads
     row = text(table.split("<tbody>", 1)[1])
-    assert "LLM 7B" in row and "apache-2.0" in row and "general-availability" in row
+    assert "LLM 7B" in row
+    assert "apache-2.0" in row
+    assert "general-availability" in row
     total = sum(len(b) for b in DEFAULT_FILES.values())
     assert f"{total / 1000:.1f} kB" in row, row
     assert re.search(r"\b20\d\d-\d\d-\d\d\b", row), row
@@ -44,7 +46,8 @@ def test_anonymous_visitors_see_no_internal_gate_requirements(
     world.model("acme/llm", stage="research-access")  # next: general-availability
     lead = world.person("lead@example.org", roles=("safety",), password=PASSWORD)
     timeline = text(client.get("/models/acme/llm").get_data(as_text=True))
-    assert "societal-impact" not in timeline and "sign-off" not in timeline
+    assert "societal-impact" not in timeline
+    assert "sign-off" not in timeline
     assert "Opens after the lab's release review" in timeline
     assert sign_in(client, "lead@example.org", totp_secret=lead.totp_secret).status_code == 302
     staff_view = text(client.get("/models/acme/llm").get_data(as_text=True))
@@ -59,7 +62,8 @@ def test_the_users_page_role_picker_has_no_default(client: FlaskClient, world: W
     for select in (f"role-{alice.user.id}", f"action-{alice.user.id}"):
         options = html.split(f'id="{select}"', 1)[1].split("</select>", 1)[0]
         first = re.search(r"<option([^>]*)>", options)
-        assert first and 'value=""' in first.group(1), (select, options)
+        assert first, (select, options)
+        assert 'value=""' in first.group(1), (select, options)
         assert "selected" not in options.replace(first.group(0), ""), (select, options)
     # Submitting the untouched picker changes nothing and says why.
     token = csrf_from(html)
@@ -93,7 +97,8 @@ def test_the_model_page_shows_the_card_without_its_front_matter(
     db.session.commit()
     html = client.get("/models/acme/llm").get_data(as_text=True)
     assert "<h1>LLM card</h1>" in html
-    assert "tags:" not in html and "- demo" not in html
+    assert "tags:" not in html
+    assert "- demo" not in html
 
 
 def test_the_users_page_searches_by_email(client: FlaskClient, world: World) -> None:
@@ -102,10 +107,12 @@ def test_the_users_page_searches_by_email(client: FlaskClient, world: World) -> 
     world.person("bob@elsewhere.example.org", password=PASSWORD)
     assert sign_in(client, "boss@example.org", totp_secret=boss.totp_secret).status_code == 302
     page = client.get("/admin/users?q=LAB.example").get_data(as_text=True)
-    assert 'type="search"' in page and 'name="q"' in page
+    assert 'type="search"' in page
+    assert 'name="q"' in page
     rows = text(page.split('id="users"', 1)[1].split("</table>", 1)[0])
     assert "alice@lab.example.org" in rows
-    assert "bob@elsewhere.example.org" not in rows and "boss@example.org" not in rows
+    assert "bob@elsewhere.example.org" not in rows
+    assert "boss@example.org" not in rows
     nobody = text(client.get("/admin/users?q=nobody-here").get_data(as_text=True))
     assert "No user matches nobody-here" in nobody
 

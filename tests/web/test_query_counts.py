@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 
 from distserver.access import applications, organizations, webhooks
 from distserver.accounts.services import principal_for
-from distserver.audit.service import SYSTEM
 from distserver.extensions import db
+from distserver.identity import SYSTEM
 from tests.accounts.helpers import sign_in
 from tests.support.world import World
 from tests.web.support import PASSWORD, counting, seed

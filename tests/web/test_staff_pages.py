@@ -99,7 +99,8 @@ def test_console_walks_a_gate_with_refusals_flashed(app: Flask, world: World) ->
     page = post(b, CONSOLE + "/promote", note="go")
     assert "Promoted to the next stage." in page
     assert 'id="stage">Partner preview (partner-preview)' in page
-    assert "release:stage:promoted" in page and "release:signoff:recorded" in page
+    assert "release:stage:promoted" in page
+    assert "release:signoff:recorded" in page
 
 
 def test_the_publisher_cannot_sign_off(app: Flask, world: World, tmp_path: Path) -> None:
@@ -125,20 +126,21 @@ def test_auditors_read_only_admins_halt_and_others_see_nothing(app: Flask, world
     world.model("acme/llm", stage=None)
     audrey = signed_in(app, staff(world, "audrey@example.org", "auditor"))
     page = audrey.get(CONSOLE).get_data(as_text=True)
-    assert (
-        "Gate of partner-preview" in page
-        and '<form method="post" action="/staff/models' not in page
-    )
+    assert "Gate of partner-preview" in page
+    assert '<form method="post" action="/staff/models' not in page
     assert "Only admin or safety staff may promote models." in post(audrey, CONSOLE + "/promote")
 
     adam = signed_in(app, staff(world, "adam@example.org", "admin"))
     page = post(adam, CONSOLE + "/halt", reason="")
-    assert "This field is required." in page and 'id="halted"' not in page
+    assert "This field is required." in page
+    assert 'id="halted"' not in page
     page = post(adam, CONSOLE + "/halt", reason="weights leaked", confirm="y")
-    assert 'id="halted"' in page and "Reason: weights leaked." in page
+    assert 'id="halted"' in page
+    assert "Reason: weights leaked." in page
     assert "already halted" in post(adam, CONSOLE + "/halt", reason="again", confirm="y")
     page = post(adam, CONSOLE + "/resume")
-    assert "Distribution resumed." in page and 'id="halted"' not in page
+    assert "Distribution resumed." in page
+    assert 'id="halted"' not in page
 
     # Without a proved second factor, the service refuses the transition.
     sam = signed_in(app, staff(world, "sam@example.org", "admin", second_factor=False))
@@ -149,7 +151,8 @@ def test_auditors_read_only_admins_halt_and_others_see_nothing(app: Flask, world
     assert rita.get("/staff/").status_code == 403
     assert rita.get("/staff/audit").status_code == 403
     anonymous = app.test_client().get(CONSOLE)
-    assert anonymous.status_code == 302 and "/login" in anonymous.location
+    assert anonymous.status_code == 302
+    assert "/login" in anonymous.location
 
 
 def _downloads(world: World, now: datetime) -> None:
@@ -185,34 +188,41 @@ def test_audit_filters_charts_and_exports(app: Flask, world: World) -> None:
     rita = downloads_per_day(
         db.session, "model", now=now, where=EventFilter(user="rita@example.org")
     )
-    assert {c.key for c in rita} <= {"acme/llm", "acme/small"} and sum(c.count for c in rita) == 3
+    assert {c.key for c in rita} <= {"acme/llm", "acme/small"}
+    assert sum(c.count for c in rita) == 3
 
     page = audrey.get("/staff/audit?action=download:link:issued&user=paul@example.org")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert html.count("<td>download:link:issued</td>") == 6
-    assert '<svg id="chart-tier"' in html and '<svg id="chart-model"' in html
-    assert "<title>" in html and 'class="bar"' in html and 'id="chart-tier-table"' in html
+    assert '<svg id="chart-tier"' in html
+    assert '<svg id="chart-model"' in html
+    assert "<title>" in html
+    assert 'class="bar"' in html
+    assert 'id="chart-tier-table"' in html
 
     export = audrey.get(
         "/staff/audit/export?format=csv&action=download:link:issued&user=paul@example.org"
     )
-    assert export.status_code == 200 and export.mimetype == "text/csv"
+    assert export.status_code == 200
+    assert export.mimetype == "text/csv"
     assert export.headers["Content-Disposition"].startswith("attachment; filename=")
     rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
-    assert len(rows) == 6 and {r["actor"] for r in rows} == {"paul@example.org"}
+    assert len(rows) == 6
+    assert {r["actor"] for r in rows} == {"paul@example.org"}
     jsonl = audrey.get("/staff/audit/export?format=jsonl&model=acme/small")
     lines = [json.loads(line) for line in jsonl.get_data(as_text=True).splitlines()]
-    assert len(lines) == 4 and all(e["model"] == "acme/small" for e in lines)
+    assert len(lines) == 4
+    assert all(e["model"] == "acme/small" for e in lines)
 
     assert audrey.get("/staff/audit/export?format=xml").status_code == 400
     assert audrey.get("/staff/audit?since=yesterday").status_code == 400
     user = audrey.get("/staff/audit/users/rita@example.org").get_data(as_text=True)
-    assert (
-        "Downloads by rita@example.org" in user and user.count("<td>download:link:issued</td>") == 3
-    )
+    assert "Downloads by rita@example.org" in user
+    assert user.count("<td>download:link:issued</td>") == 3
     model = audrey.get("/staff/audit/models/acme/small").get_data(as_text=True)
-    assert "Downloads of acme/small" in model and '<svg id="chart-tier"' in model
+    assert "Downloads of acme/small" in model
+    assert '<svg id="chart-tier"' in model
 
 
 def test_every_staff_page_runs_at_most_ten_statements(app: Flask, world: World) -> None:

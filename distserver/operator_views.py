@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 
+from distserver.app_runtime import current_runtime
 from distserver.errors import Forbidden, Unauthorized
 from distserver.extensions import csrf, db
 from distserver.observability import SCRAPE_NETWORKS_KEY
 from distserver.observability.metrics import CONTENT_TYPE, EXTENSION_KEY, render
 from distserver.observability.scrape_access import address_allowed, token_allowed
-from distserver.runtime import current_runtime
 from distserver.storage.base import StorageError
 
 bp = Blueprint("ops", __name__)

@@ -1,5 +1,8 @@
-"""The one check every staff-only action goes through: the right role, not suspended,
-and (for the actions that can widen or stop distribution) a second factor.
+"""Who is acting, for every domain: `Principal` (anonymous by address, or a user by
+session, token or the CLI's --as), `SYSTEM` (the operator at the server's shell, and
+scheduled work), and the one role check every staff-only action goes through
+(`require_role`): the right role, not suspended, and (for the actions that can widen
+or stop distribution) a second factor.
 
 What counts as a second factor (`Principal.second_factor`, set by
 `accounts.services.principal_for` and `accounts.sessions.current_principal`):
@@ -19,9 +22,52 @@ pages creating a model, editing its card, adding or extending a grant.
 
 from __future__ import annotations
 
-from distserver.access.policy import Principal
-from distserver.audit.service import SYSTEM
-from distserver.errors import Forbidden
+from dataclasses import dataclass
+
+from distserver.errors import Forbidden, Unauthorized
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: anonymous (by address), or a user by session or token."""
+
+    address: str
+    user_id: int | None = None
+    email: str | None = None
+    roles: frozenset[str] = frozenset()
+    suspended: bool = False
+    token_id: int | None = None
+    user_agent: str | None = None
+    # The user has TOTP enrolled and proved it: in this web session, or in the session
+    # that created this API token (CLI actors of an enrolled user count): see the
+    # module's docstring.
+    second_factor: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def staff(self) -> bool:
+        return bool(self.roles)
+
+    @property
+    def quota_subject(self) -> str:
+        return f"addr:{self.address}" if self.anonymous else f"user:{self.user_id}"
+
+    @property
+    def label(self) -> str:
+        return self.email or "anonymous"
+
+
+# The operator at the server's shell (a CLI command without --as) and the scheduler.
+SYSTEM = Principal(address="local", email="system")
+
+
+def require_signed_in(actor: Principal) -> None:
+    """Raise Unauthorized (login_required) for an anonymous actor."""
+    if actor.anonymous:
+        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
 
 
 def require_role(

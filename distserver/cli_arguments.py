@@ -7,14 +7,13 @@ from typing import Any
 import click
 from flask import current_app
 
-from distserver.access.policy import Principal
 from distserver.accounts.services import get_user, principal_for
-from distserver.audit.service import SYSTEM
+from distserver.app_runtime import Runtime, current_runtime
 from distserver.catalog.models import Model
 from distserver.catalog.names import split_ref
 from distserver.catalog.services import require_model
 from distserver.extensions import db
-from distserver.runtime import Runtime, current_runtime
+from distserver.identity import SYSTEM, Principal
 
 as_option = click.option(
     "--as", "as_email", metavar="EMAIL", default=None, help="Whom the action is attributed to."

@@ -19,7 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import distserver.models  # noqa: F401  (every table, for Alembic)
     from distserver.access.tiers import load_tiers
     from distserver.alerts.rules import load_rules
-    from distserver.downloads.fastdoors import install as install_fast_doors
+    from distserver.fastdoors import install as install_fast_doors
     from distserver.jobs import init_jobs
     from distserver.observability import init_observability
     from distserver.releases.plans import load_plans

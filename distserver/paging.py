@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from distserver.errors import BadRequest
 from distserver.inputs import int_arg
 
+# A select of any number of columns (SQLAlchemy 2.1 types Select by its columns).
+AnySelect = Select[*tuple[Any, ...]]
 Row = TypeVar("Row")
 PAGE_SIZE = 50
 MAX_KEY = 2**63 - 1  # keys are 64-bit; a larger number would overflow the driver
@@ -49,8 +51,8 @@ def keyset_args(args: Mapping[str, str]) -> Keyset:
 
 def keyset_page(
     session: Session,
-    query: Select[Any],
-    key: ColumnElement[int],
+    query: AnySelect,
+    key: ColumnElement[int] | InstrumentedAttribute[int],
     keyset: Keyset,
     key_of: Callable[[Any], int],
     limit: int = PAGE_SIZE,
@@ -66,6 +68,7 @@ def keyset_page(
     rows = list(session.execute(query.limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
+    older: int | None
     if keyset.after is not None:
         rows.reverse()
         # Rows at or before `after` exist: it came from one of them.

@@ -162,7 +162,7 @@ def sign_agreement(
         },
     )
     if tier.fingerprint:  # the members now stand in the tier: prepare their copies
-        from distserver.fingerprint.preparation import plan_after_commit
+        from distserver.fingerprint.planning import plan_after_commit
 
         plan_after_commit(session)
     session.commit()
@@ -195,7 +195,7 @@ def add_member(
         tier=org.tier,
         data={"org": org.slug, "user": user.email, "role": role},
     )
-    from distserver.fingerprint.preparation import plan_after_commit
+    from distserver.fingerprint.planning import plan_after_commit
 
     plan_after_commit(session, user_id=user.id)  # marked copies, if the tier asks for them
     session.commit()

@@ -27,6 +27,7 @@ from distserver.accounts.models import User
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.identity import Principal, require_role
+from distserver.spreadsheets import spreadsheet_cell
 
 REPORT_ROLES = frozenset({"reviewer", "admin", "auditor"})
 REPORT_COLUMNS = (
@@ -183,14 +184,3 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
     return out.getvalue()
-
-
-def spreadsheet_cell(value: Any) -> Any:
-    """A value as a CSV cell that a spreadsheet shows as text: None as empty, and a string
-    starting with =, +, -, @, a tab or a carriage return (which would run as a formula)
-    behind a single quote. Used by every CSV export (access report, audit log)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -91,7 +91,7 @@ def new_grant(
         data={"grant_id": grant.id, "user": user.email, "days": days, "source": source},
     )
     if tier.fingerprint:  # the recipient's marked copies are prepared ahead
-        from distserver.fingerprint.preparation import plan_after_commit
+        from distserver.fingerprint.planning import plan_after_commit
 
         plan_after_commit(session, user_id=user.id)
     return grant
@@ -191,7 +191,7 @@ def accept_agreement(
             data={"agreement": a.name, "version": a.version, "agreement_sha256": a.sha256},
         )
     if tier.fingerprint:  # accepting may complete the standing that marked copies need
-        from distserver.fingerprint.preparation import plan_after_commit
+        from distserver.fingerprint.planning import plan_after_commit
 
         plan_after_commit(session, user_id=user.id)
     if commit:

@@ -44,6 +44,7 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 RETRY_TIMEOUT = 10.0
+DELIVER_JOB = "webhooks.deliver"  # distserver.jobs.tasks.deliver_webhook
 # Audit tags, and the alert events (distserver/alerts/service.py WEBHOOK_EVENTS).
 KNOWN_EVENTS = frozenset(str(t) for t in EventTag) | {
     "alert.raised",
@@ -181,9 +182,8 @@ def redeliver(
         data={"webhook_id": old.webhook_id, "delivery_id": copy.id, "of": old.id},
     )
     from distserver.jobs import enqueue_after_commit
-    from distserver.jobs.tasks import deliver_webhook
 
-    enqueue_after_commit(deliver_webhook, copy.id, session=session)
+    enqueue_after_commit(DELIVER_JOB, copy.id, session=session)
     session.commit()
     return copy
 
@@ -226,10 +226,9 @@ def emit(session: Session, event_tag: str, payload: dict[str, Any]) -> list[int]
     session.flush()
     ids = [r.id for r in rows]
     from distserver.jobs import enqueue_after_commit
-    from distserver.jobs.tasks import deliver_webhook
 
     for delivery_id in ids:
-        enqueue_after_commit(deliver_webhook, delivery_id, session=session)
+        enqueue_after_commit(DELIVER_JOB, delivery_id, session=session)
     return ids
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -75,7 +75,7 @@ def evaluate_command() -> None:
 @alerts.command("read-s3-log")
 @click.argument("files", nargs=-1, type=click.File("r", encoding="utf-8"))
 @with_appcontext
-def read_s3_log_command(files: tuple) -> None:
+def read_s3_log_command(files: tuple[IO[str], ...]) -> None:
     """Record the object fetches of S3 server access log files ('-' or none: stdin)."""
     from distserver.alerts.fetches import read_s3_log
 

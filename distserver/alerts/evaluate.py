@@ -152,7 +152,7 @@ def evaluate(session: Session, rules: AlertRules) -> EvaluationReport:
     lock(session)
     events_cursor = cursor(session, EVENTS_CURSOR)
     head = session.scalar(select(func.max(AuditSeal.seq)))
-    count, new = 0, []
+    count, new = 0, list[int]()
     if head is not None and head > events_cursor.last_seen:
         count, new = _evaluate_events(session, rules, events_cursor.last_seen, head)
         events_cursor.last_seen = head

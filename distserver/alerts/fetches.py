@@ -163,7 +163,8 @@ def _requests_of(session: Session, link_ids: list[str]) -> dict[str, list[Any]]:
             .order_by(AuditSeal.seq)
         )  # fmt: skip
         for link_id, *rest in rows:
-            found[link_id].append(rest)
+            if link_id is not None:
+                found[link_id].append(rest)
     return found
 
 
@@ -178,13 +179,15 @@ def evaluate_fetches(session: Session, rules: AlertRules) -> list[int]:
     rule = rules.shared_link
     if last <= seen.last_seen:
         return []
-    touched = list(
-        session.scalars(
+    touched = [
+        link_id
+        for link_id in session.scalars(
             select(LinkFetch.link_id)
             .where(LinkFetch.id > seen.last_seen, LinkFetch.link_id.is_not(None))
             .distinct()
         )
-    )
+        if link_id is not None
+    ]
     seen.last_seen = last
     if not rule.enabled or not touched:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,7 +52,7 @@ class Alert(Base):
         return [int(s) for s in json.loads(self.evidence or "[]")]
 
     @property
-    def detail(self) -> dict:
+    def detail(self) -> dict[str, Any]:
         return json.loads(self.details or "{}")
 
 

@@ -69,7 +69,7 @@ def create_link(namespace: str, name: str) -> tuple[Response, int]:
 
 
 def link_payload(link: IssuedLink) -> dict[str, Any]:
-    """The body of a 201 from this door (also written by downloads.fastdoors)."""
+    """The body of a 201 from this door (also written by distserver.fastdoors)."""
     return {
         "url": link.url,
         "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),

@@ -96,7 +96,14 @@ def _fits(row: _Row | None, prev: bytes | None, seq: int, target: bytes | None) 
 
 
 class _Verifier:
-    def __init__(self, sealed, checkpoints, public_key, start_seq: int, prev_hash: bytes):
+    def __init__(
+        self,
+        sealed: Iterable[Any],
+        checkpoints: Iterable[Checkpoint],
+        public_key: Ed25519PublicKey,
+        start_seq: int,
+        prev_hash: bytes,
+    ) -> None:
         self.rows = iter(sealed)
         # A list is read live: read_export appends to it while the rows are consumed.
         self.cp_source = checkpoints if isinstance(checkpoints, list) else list(checkpoints)
@@ -104,12 +111,14 @@ class _Verifier:
         self.pending: list[tuple[int, int, Checkpoint]] = []
         self.public_key, self.key_id = public_key, key_id(public_key)
         self.start = self.expected = start_seq
-        self.head, self.head_prev = prev_hash, None
+        self.head: bytes = prev_hash
+        self.head_prev: bytes | None = None
         self.prev_row: _Row | None = None
         self.window: deque[bytes] = deque(maxlen=HASH_WINDOW)  # window[-1] = hash at expected - 1
         self.checked = self.cps_checked = 0
         # The first seq after the last checkpoint that verified, and its event id.
-        self.anchor_seq, self.anchor_id = start_seq, None
+        self.anchor_seq = start_seq
+        self.anchor_id: int | None = None
         self.mismatch: tuple[Checkpoint, str] | None = None  # a signed head that differs
 
     def run(self) -> VerifyResult:
@@ -121,7 +130,11 @@ class _Verifier:
             if row is None:
                 break
             ok = row.error is None and row.seq == self.expected
-            h = link_hash(self.head, self.expected, row.data) if ok else None
+            h = (
+                link_hash(self.head, self.expected, row.data)
+                if ok and row.data is not None
+                else None
+            )
             if h is None or h != row.stored:
                 found = self.classify(row)
                 if self.mismatch and (found.first_bad_seq or 0) > self.mismatch[0].seq:
@@ -206,9 +219,19 @@ class _Verifier:
 
     def result(self, ok: bool, *bad: Any) -> VerifyResult:
         head = (self.expected - 1, self.head.hex()) if self.checked else (None, None)
-        bad = bad or (None, None, None, None)
-        signed = self.anchor_seq - 1 if self.cps_checked else None
-        return VerifyResult(ok, self.checked, self.cps_checked, *bad, *head, signed)
+        seq, eid, reason, detail = bad or (None, None, None, None)
+        return VerifyResult(
+            ok,
+            self.checked,
+            self.cps_checked,
+            first_bad_seq=seq,
+            first_bad_event_id=eid,
+            reason=reason,
+            detail=detail,
+            head_seq=head[0],
+            head_hash=head[1],
+            signed_seq=self.anchor_seq - 1 if self.cps_checked else None,
+        )
 
     def fail(self, seq: int, eid: int | None, reason: str, detail: str | None) -> VerifyResult:
         return self.result(False, seq, eid, reason, detail)

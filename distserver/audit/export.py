@@ -15,9 +15,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
-from distserver.access.reports import spreadsheet_cell
 from distserver.audit.chain import CHAINED_FIELDS, chained_value, compact_json
 from distserver.audit.checkpoints import Checkpoint, format_utc, is_hash_hex, parse_utc
+from distserver.spreadsheets import spreadsheet_cell
 
 
 class MalformedExport(ValueError):
@@ -121,7 +121,7 @@ def read_export(
 
 def csv_rows(rows: Iterable[tuple[int, Mapping[str, Any], str]]) -> Iterator[list[Any]]:
     """The audit CSV: a header, then seq, hash and the chained fields of each sealed event
-    (times in UTC). Cells go through the access report's `spreadsheet_cell`, so a value an
+    (times in UTC). Cells go through `spreadsheets.spreadsheet_cell`, so a value an
     anonymous caller chose (user agent, path) cannot run as a formula in a spreadsheet;
     the CSV is for reading, the JSONL export is the one that verifies."""
     yield ["seq", "hash", *CHAINED_FIELDS]

@@ -46,7 +46,14 @@ def _json_array(*columns: str) -> str:
     return f"convert_to(array_to_json(ARRAY[{', '.join(columns)}]::text[])::text, 'UTF8')"
 
 
-_TEXT_COLUMNS = ("e.actor", "e.address", "e.user_agent", "e.model", "e.revision", "e.path")
+_TEXT_COLUMNS: tuple[str, ...] = (
+    "e.actor",
+    "e.address",
+    "e.user_agent",
+    "e.model",
+    "e.revision",
+    "e.path",
+)
 _TEXT_COLUMNS += ("e.sha256", "e.tier", "e.reason", "e.link_id", "e.data")
 
 # The canonical encoding (chain.py) of an audit_events row `e`, as bytea, built only from
@@ -115,6 +122,7 @@ def _sealed_rows(connection: Connection, last: int) -> Iterator[tuple[bytes | No
     """(seq || canonical bytes, stored hash) of seals 0..last, by binary COPY: psycopg
     parses the rows in C, PostgreSQL only reads the table."""
     raw = connection.connection.driver_connection
+    assert raw is not None, "a pooled connection has its driver connection"
     with raw.cursor() as cursor, cursor.copy(_COPY.format(last=last)) as copy:
         copy.set_types(["bytea", "text"])
         yield from copy.rows()
@@ -165,7 +173,7 @@ def verify_stored(
 ) -> VerifyResult | None:
     """The whole log verified from stored bytes, or None if anything differs (see the module
     docstring). `checkpoints` are all stored checkpoints, read before this is called."""
-    engine = session.get_bind()
+    engine = session.get_bind().engine
     if engine.dialect.name != "postgresql":
         return None
     our_key = key_id(public_key)

@@ -26,7 +26,7 @@ from distserver.audit.tags import EventTag
 from distserver.errors import BadRequest, Forbidden
 from distserver.identity import Principal, require_signed_in
 from distserver.inputs import int_arg  # noqa: F401  (the strict parser, used by the audit views)
-from distserver.paging import PAGE_SIZE, Keyset, Page, keyset_page
+from distserver.paging import PAGE_SIZE, AnySelect, Keyset, Page, keyset_page
 
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 YIELD_PER = 5000
@@ -48,7 +48,7 @@ class EventFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def apply(self, query: Select[Any]) -> Select[Any]:
+    def apply(self, query: AnySelect) -> AnySelect:
         if self.model:
             query = query.where(AuditEvent.model == self.model)
         if self.user:

@@ -9,6 +9,7 @@ front matter, as `license: <id>`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,7 +66,7 @@ def with_licence(card: str, licence: str) -> str:
 
 def create_model_as_staff(
     session: Session,
-    plans: dict[str, Plan],
+    plans: Mapping[str, Plan],
     ref: tuple[str, str],
     *,
     plan: str,

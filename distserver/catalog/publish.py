@@ -185,7 +185,7 @@ def publish(
             "message": message[:200],
         },
     )
-    from distserver.fingerprint.preparation import plan_after_commit
+    from distserver.fingerprint.planning import plan_after_commit
 
     plan_after_commit(session, model_id=model.id)  # recipients' marked copies of it
     session.commit()

@@ -7,17 +7,31 @@ the same events."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import current_app, request
 
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.app_runtime import current_runtime
-from distserver.downloads.fastdoors import HANDED_KEY, Handed
 from distserver.downloads.fastpath import issue_link, request_token
 from distserver.downloads.services import IssuedLink, locate, request_link
 from distserver.extensions import db
 from distserver.identity import Principal
 from distserver.urls import external_base
+
+# Where a request the fast door (distserver.fastdoors) handed to Flask carries the fast
+# path's outcome, so the fast path never runs twice for one request.
+HANDED_KEY = "distserver.fastdoors.handed"
+
+
+@dataclass(frozen=True)
+class Handed:
+    """What the fast door learnt before handing a request to Flask: the error to
+    raise in the view (None: the fast path declined, take the full path) and the
+    revision it resolved (the Hugging Face door names it in a missing-file error)."""
+
+    error: BaseException | None = None
+    commit: str | None = None
 
 
 def link_for_request(

@@ -4,7 +4,7 @@ The contract:
 
 - When a recipient may gain access to a fingerprinted tier for a model (a grant, an
   organisation membership, a stage change, a new revision), the service that made the
-  change calls ``plan_after_commit``: once it commits, the ``fingerprint.plan`` job asks
+  change calls ``planning.plan_after_commit``: once it commits, the ``fingerprint.plan`` job asks
   the policy (``decide()``, through ``model_access``) which users now stand in a
   fingerprinted tier, and records one ``CopyTask`` per (recipient, weights file of the
   model's current revision) that has no live copy, each with its own
@@ -46,13 +46,13 @@ from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.fingerprint.copies import is_weights, live_copies
 from distserver.fingerprint.models import CopyTask
+from distserver.fingerprint.planning import COPY_JOB
 
 log = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # The file has no tensor to mark (e.g. no weight matrix): it is served as published.
 UNMARKED = "unmarked"
-PLAN_JOB, COPY_JOB = "fingerprint.plan", "fingerprint.copy"
 # Progress is written at most this often (seconds) while a copy streams.
 PROGRESS_EVERY = 1.0
 # Copy rate assumed before a running copy has measured its own (bytes/s).
@@ -124,24 +124,6 @@ def _stale_after(settings: Any) -> timedelta:
 
 
 # ---- planning -------------------------------------------------------------------------
-
-
-def plan_after_commit(
-    session: Session, *, model_id: int | None = None, user_id: int | None = None
-) -> None:
-    """Once ``session`` commits, plan the copies the change may call for (a grant or a
-    membership: pass the user; a revision or a stage: pass the model). No-op outside
-    an app (plain scripts) or when no tier is fingerprinted."""
-    from flask import has_app_context
-
-    if not has_app_context():
-        return
-    from distserver.app_runtime import current_runtime
-    from distserver.jobs import enqueue_after_commit
-
-    if not any(t.fingerprint for t in current_runtime().tiers.values()):
-        return
-    enqueue_after_commit(PLAN_JOB, model_id, user_id, session=session)
 
 
 def _candidate_users(
@@ -420,7 +402,7 @@ class _ProgressWriter:
     its own (storage may consume the stream in another thread, outside the session)."""
 
     def __init__(self, session: Session, task_id: int) -> None:
-        self.engine, self.task_id, self.last = session.get_bind(), task_id, 0.0
+        self.engine, self.task_id, self.last = session.get_bind().engine, task_id, 0.0
 
     def __call__(self, done: int) -> None:
         now = time.monotonic()

@@ -145,7 +145,7 @@ def _served(rt: Runtime, principal: Principal, found: Found) -> dict[str, tuple[
 
 
 def file_headers(commit: str, sha256: str, size: int) -> list[tuple[str, str]]:
-    """The headers huggingface_hub reads from a resolve (also sent by downloads.fastdoors)."""
+    """The headers huggingface_hub reads from a resolve (also sent by distserver.fastdoors)."""
     return [
         ("X-Repo-Commit", commit),
         ("X-Linked-Etag", f'"{sha256}"'),

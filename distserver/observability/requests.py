@@ -23,10 +23,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept only when it is short, printable and harmless in a log line.
 WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
 PRINCIPAL_KEY = "distserver.principal"  # where accounts.sessions caches the principal
-# The id a WSGI layer in front of Flask (downloads.fastdoors) already gave the request
+# The id a WSGI layer in front of Flask (distserver.fastdoors) already gave the request
 # before handing it to Flask: the request keeps it.
 REQUEST_ID_ENVIRON = "distserver.request_id"
-# The id of a request answered outside Flask's request context (downloads.fastdoors).
+# The id of a request answered outside Flask's request context (distserver.fastdoors).
 _outside_flask_id: ContextVar[str | None] = ContextVar("distserver_request_id", default=None)
 
 

@@ -138,7 +138,7 @@ class TimelineEntry:
     id: int = 0  # the audit event's id, the key of the console's pages
 
 
-def _timeline_query(model: Model) -> Select[tuple[AuditEvent]]:
+def _timeline_query(model: Model) -> Select[Any]:
     return select(AuditEvent).where(
         AuditEvent.model == model.ref,
         AuditEvent.tag.like("release:%") | AuditEvent.tag.like("catalog:%"),

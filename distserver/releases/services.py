@@ -291,7 +291,7 @@ def _move(
 
 def _plan_copies(session: Session, model: Model) -> None:
     """A stage change may open a fingerprinted tier: prepare its recipients' copies."""
-    from distserver.fingerprint.preparation import plan_after_commit
+    from distserver.fingerprint.planning import plan_after_commit
 
     plan_after_commit(session, model_id=model.id)
 

@@ -30,7 +30,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def security_headers(app: Flask) -> list[tuple[str, str]]:
     """The headers every response carries (a response may set its own instead);
-    downloads.fastdoors sends the same on the answers it makes outside Flask."""
+    distserver.fastdoors sends the same on the answers it makes outside Flask."""
     found = [
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),

@@ -5,6 +5,7 @@ through the `alerts_chart` template global). Routes on the staff blueprint."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
 from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -75,7 +76,7 @@ def alerts_decide(alert_id: int) -> Response:
             flash(exc.message, "error")
     else:
         flash("The form expired: try again.", "error")
-    return redirect(url_for("staff.alerts_page", **request.args))
+    return redirect(url_for("staff.alerts_page", **cast(dict[str, Any], request.args.to_dict())))
 
 
 def alerts_chart(days: int = CHART_DAYS) -> Chart:

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from distserver.access import webhooks
+from distserver.access.models import Webhook
 from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.errors import BadRequest, DistserverError
@@ -48,7 +49,7 @@ def _index(form: WebhookForm, status: int = 200, errors: list[str] | None = None
     ), status
 
 
-def _secret_page(hook: webhooks.Webhook, secret: str, what: str, status: int) -> Page:
+def _secret_page(hook: Webhook, secret: str, what: str, status: int) -> Page:
     # Rendered, not redirected: the secret never lands in a cookie or a URL.
     return render_template("staff/webhook_secret.html", hook=hook, secret=secret, what=what), status
 

@@ -1,4 +1,4 @@
-"""The fast doors (downloads/fastdoors.py) on the real PostgreSQL: a token request for a
+"""The fast doors (distserver/fastdoors.py) on the real PostgreSQL: a token request for a
 link answered in front of Flask gets the view's very answer (status, body fields,
 headers), its request id in its event, its metric; everything the door does not take
 (a refusal, a bad body, a declined request) is answered by Flask exactly once."""
@@ -13,8 +13,8 @@ import pytest
 from werkzeug.test import Client
 
 from distserver.downloads import fastdb
-from distserver.downloads.fastdoors import FastDoors
 from distserver.extensions import db
+from distserver.fastdoors import FastDoors
 from distserver.observability.metrics import EXTENSION_KEY
 from tests.support.world import World
 

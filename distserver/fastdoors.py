@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -38,6 +37,7 @@ from werkzeug.routing import MapAdapter
 
 from distserver.app_runtime import Runtime
 from distserver.catalog.names import MAX_PATH, check_names, check_path
+from distserver.downloads.doors import HANDED_KEY, Handed
 from distserver.downloads.fastpath import BEARER_KEY, bearer_token, issue_link
 from distserver.downloads.services import IssuedLink
 from distserver.errors import DistserverError
@@ -59,22 +59,10 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 LINKS_ENDPOINT = "api_v1.create_link"
 RESOLVE_ENDPOINT = "hf.resolve_view"
-# Where a handed-over request carries the fast path's outcome (see the docstring).
-HANDED_KEY = "distserver.fastdoors.handed"
 # The links view's body cap (api.links_views.MAX_BODY); a larger or chunked body is
 # the view's to refuse.
 MAX_BODY = 16 * 1024
 MATCH_CACHE = 4096  # paths whose URL match is remembered
-
-
-@dataclass(frozen=True)
-class Handed:
-    """What the fast door learnt before handing a request to Flask: the error to
-    raise in the view (None: the fast path declined, take the full path) and the
-    revision it resolved (the Hugging Face door names it in a missing-file error)."""
-
-    error: BaseException | None = None
-    commit: str | None = None
 
 
 class FastDoors:
@@ -135,7 +123,7 @@ class FastDoors:
             return None
         if endpoint not in (LINKS_ENDPOINT, RESOLVE_ENDPOINT):
             return None
-        return str(endpoint), values
+        return str(endpoint), dict(values)
 
     @staticmethod
     def _links_request(environ: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:

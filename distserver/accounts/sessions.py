@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask import session as web_session
 from flask_login import current_user, user_loaded_from_cookie
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from distserver.accounts.models import User
 from distserver.accounts.services import authenticate_token, principal_for
@@ -37,7 +37,8 @@ def init_sessions(app: Flask) -> None:
         user_id, version = parse_int(raw_id), parse_int(raw_version)
         if user_id is None or version is None:
             return None
-        user = db.session.get(User, user_id)
+        # The roles in the same statement: every signed-in page reads them.
+        user = db.session.get(User, user_id, options=[joinedload(User.roles)])
         if user is None or user.session_version != version or user.suspended_at is not None:
             return None
         return user

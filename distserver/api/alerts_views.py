@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 from flask import Response, jsonify, request
 
-from distserver.access.policy import Principal
-from distserver.accounts.sessions import current_principal
+from distserver import guards
 from distserver.alerts import service
 from distserver.api import api_v1
 from distserver.api.links_views import json_body, string_field
-from distserver.errors import BadRequest, Unauthorized
+from distserver.errors import BadRequest
 from distserver.extensions import db
 from distserver.identity import require_role
 from distserver.inputs import int_arg
@@ -28,15 +27,9 @@ def _since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _signed_in(principal: Principal) -> Principal:
-    if principal.anonymous:
-        raise Unauthorized("Sign in or send a Bearer token.", code="login_required")
-    return principal
-
-
 @api_v1.get("/alerts")
 def list_alerts() -> Response:
-    principal = _signed_in(current_principal())
+    principal = guards.principal("read")
     require_role(principal, service.READERS, "read alerts")
     f = service.AlertFilter(
         state=request.args.get("state") or None,
@@ -50,7 +43,7 @@ def list_alerts() -> Response:
 
 
 def _decide(alert_id: int, state: str) -> Response:
-    principal = _signed_in(current_principal(scope="manage"))
+    principal = guards.principal("manage")
     note = ""
     if request.get_data(cache=True):
         note = string_field(json_body(), "note", required=False) or ""

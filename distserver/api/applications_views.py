@@ -36,7 +36,7 @@ def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
             raise NotFound(f"No {key.removesuffix('_id')} {value}.", code="not_found")
 
 
-def _signed_in(*, write: bool) -> tuple[Principal, User]:
+def signed_in_user(*, write: bool) -> tuple[Principal, User]:
     principal = guards.active_principal("manage" if write else "read")
     user = db.session.get(User, principal.user_id)
     assert user is not None
@@ -53,7 +53,7 @@ def _app_json(application: Any, *, history: bool = False) -> dict[str, Any]:
 
 @api_v1.post("/models/<namespace>/<name>/applications")
 def apply(namespace: str, name: str) -> tuple[Response, int]:
-    principal, user = _signed_in(write=True)
+    principal, user = signed_in_user(write=True)
     data = json_body()
     model = guards.visible_model(namespace, name, principal)
     rt = current_runtime()
@@ -95,14 +95,14 @@ def application_queue() -> Response:
 
 @api_v1.get("/applications/<int:app_id>")
 def application_detail(app_id: int) -> Response:
-    principal, _ = _signed_in(write=False)
+    principal, _ = signed_in_user(write=False)
     application = apps.get_application(db.session, app_id, principal)
     reviewer = bool(principal.roles & apps.REVIEWERS)
     return jsonify(_app_json(application, history=reviewer))
 
 
 def _decide(ids: list[int], decision: str, data: dict[str, Any] | None = None) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body() if data is None else data
     rows = apps.decide(
         db.session, current_runtime().tiers, ids, decision, _optional_str(data, "reason"), principal
@@ -122,7 +122,7 @@ def reject(app_id: int) -> Response:
 
 @api_v1.post("/applications/decide")
 def decide_many() -> Response:
-    _signed_in(write=True)  # authenticate before parsing the body
+    signed_in_user(write=True)  # authenticate before parsing the body
     data = json_body()
     ids = data.get("ids")
     if not isinstance(ids, list) or not all(type(i) is int and 0 < i <= MAX_ID for i in ids):
@@ -135,13 +135,13 @@ def decide_many() -> Response:
 
 @api_v1.post("/applications/<int:app_id>/withdraw")
 def withdraw(app_id: int) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     return jsonify(_app_json(apps.withdraw(db.session, app_id, principal)))
 
 
 @api_v1.post("/models/<namespace>/<name>/agreement")
 def accept(namespace: str, name: str) -> tuple[Response, int]:
-    principal, user = _signed_in(write=True)
+    principal, user = signed_in_user(write=True)
     data = json_body()
     model = guards.visible_model(namespace, name, principal)
     tier = require_tier(current_runtime().tiers, string_field(data, "tier", required=True) or "")
@@ -163,13 +163,13 @@ def accept(namespace: str, name: str) -> tuple[Response, int]:
 
 @api_v1.get("/me/access")
 def my_access() -> Response:
-    _, user = _signed_in(write=False)
+    _, user = signed_in_user(write=False)
     return jsonify(reports.my_access(db.session, user.id, current_runtime().tiers))
 
 
 @api_v1.post("/grants/<int:grant_id>/renew")
 def renew(grant_id: int) -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body() if request.content_length else {}
     application = apps.renew(
         db.session,
@@ -186,7 +186,7 @@ def renew(grant_id: int) -> tuple[Response, int]:
 @api_v1.post("/grants/<int:grant_id>/revoke")
 @api_v1.delete("/grants/<int:grant_id>")
 def revoke(grant_id: int) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     if not principal.roles & apps.REVIEWERS:
         raise NotFound(f"No live grant {grant_id}.", code="grant_not_found")
     grant = revoke_grant(db.session, grant_id, principal)
@@ -195,7 +195,7 @@ def revoke(grant_id: int) -> Response:
 
 @api_v1.post("/orgs")
 def create_org() -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body()
     tier = require_tier(current_runtime().tiers, _optional_str(data, "tier") or "vetted_partner")
     org = orgs.create_org(
@@ -205,39 +205,39 @@ def create_org() -> tuple[Response, int]:
         tier,
         principal,
     )
-    return jsonify(_org_json(org)), 201
+    return jsonify(org_json(org)), 201
 
 
 @api_v1.get("/orgs/<slug>")
 def show_org(slug: str) -> Response:
-    principal, _ = _signed_in(write=False)
-    return jsonify(_org_json(orgs.visible_org(db.session, slug, principal)))
+    principal, _ = signed_in_user(write=False)
+    return jsonify(org_json(orgs.visible_org(db.session, slug, principal)))
 
 
 @api_v1.post("/orgs/<slug>/members")
 def add_member(slug: str) -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body()
     org = orgs.visible_org(db.session, slug, principal)
     user = get_user(db.session, string_field(data, "email", required=True) or "")
     orgs.add_member(db.session, org, user, principal, _optional_str(data, "role") or "member")
-    return jsonify(_org_json(org)), 201
+    return jsonify(org_json(org)), 201
 
 
 @api_v1.delete("/orgs/<slug>/members/<int:user_id>")
 def remove_member(slug: str, user_id: int) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     org = orgs.visible_org(db.session, slug, principal)
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(f"No member {user_id} in {slug}.", code="member_not_found")
     orgs.remove_member(db.session, org, user, principal)
-    return jsonify(_org_json(org))
+    return jsonify(org_json(org))
 
 
 @api_v1.post("/orgs/<slug>/agreement")
 def sign_org_agreement(slug: str) -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body()
     org = orgs.visible_org(db.session, slug, principal)
     tier = require_tier(current_runtime().tiers, org.tier)
@@ -248,10 +248,10 @@ def sign_org_agreement(slug: str) -> tuple[Response, int]:
         signed_by=string_field(data, "signed_by", required=True) or "",
         actor=principal,
     )
-    return jsonify(_org_json(org)), 201
+    return jsonify(org_json(org)), 201
 
 
-def _org_json(org: Any) -> dict[str, Any]:
+def org_json(org: Any) -> dict[str, Any]:
     signed = orgs.current_agreement(db.session, org, current_runtime().tiers)
     return {
         "slug": org.slug,
@@ -276,7 +276,7 @@ def _org_json(org: Any) -> dict[str, Any]:
 
 @api_v1.post("/webhooks")
 def create_webhook() -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     data = json_body()
     events = data.get("events")
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
@@ -290,18 +290,18 @@ def create_webhook() -> tuple[Response, int]:
         ) from None
     hook, secret = webhooks.create_webhook(db.session, url, events, principal)
     # The secret is shown this once, to configure the receiver.
-    return jsonify({**_hook_json(hook), "secret": secret}), 201
+    return jsonify({**hook_json(hook), "secret": secret}), 201
 
 
 @api_v1.get("/webhooks")
 def list_webhooks() -> Response:
-    principal, _ = _signed_in(write=False)
+    principal, _ = signed_in_user(write=False)
     if "admin" not in principal.roles:
         raise Forbidden("Only admin staff may see webhooks.", code="forbidden")
-    return jsonify({"webhooks": [_hook_json(h) for h in webhooks.list_webhooks(db.session)]})
+    return jsonify({"webhooks": [hook_json(h) for h in webhooks.list_webhooks(db.session)]})
 
 
-def _hook_json(hook: Any) -> dict[str, Any]:
+def hook_json(hook: Any) -> dict[str, Any]:
     return {
         "id": hook.id,
         "url": hook.url,
@@ -326,7 +326,7 @@ def _hook_json(hook: Any) -> dict[str, Any]:
 
 @api_v1.get("/reports/access")
 def access_report() -> Response:
-    principal, _ = _signed_in(write=False)
+    principal, _ = signed_in_user(write=False)
     rows = reports.access_report(db.session, principal)
     fmt = request.args.get("format", "json")
     if fmt == "csv":

@@ -10,7 +10,7 @@ from distserver.access import organizations as orgs
 from distserver.access import webhooks
 from distserver.accounts.models import User
 from distserver.api import api_v1
-from distserver.api.applications_views import _hook_json, _org_json, _signed_in
+from distserver.api.applications_views import hook_json, org_json, signed_in_user
 from distserver.api.links_views import json_body, string_field
 from distserver.errors import NotFound
 from distserver.extensions import db
@@ -18,27 +18,27 @@ from distserver.extensions import db
 
 @api_v1.patch("/orgs/<slug>/members/<int:user_id>")
 def change_member_role(slug: str, user_id: int) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     role = string_field(json_body(), "role", required=True) or ""
     org = orgs.visible_org(db.session, slug, principal)
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(f"No member {user_id} in {slug}.", code="member_not_found")
     orgs.change_member_role(db.session, org, user, role, principal)
-    return jsonify(_org_json(org))
+    return jsonify(org_json(org))
 
 
 @api_v1.post("/webhooks/<int:webhook_id>/rotate-secret")
 def rotate_webhook_secret(webhook_id: int) -> Response:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     hook, secret = webhooks.rotate_secret(db.session, webhook_id, principal)
     # The new secret is shown this once, to configure the receiver.
-    return jsonify({**_hook_json(hook), "secret": secret})
+    return jsonify({**hook_json(hook), "secret": secret})
 
 
 @api_v1.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
 def redeliver_webhook(webhook_id: int, delivery_id: int) -> tuple[Response, int]:
-    principal, _ = _signed_in(write=True)
+    principal, _ = signed_in_user(write=True)
     copy = webhooks.redeliver(db.session, webhook_id, delivery_id, principal)
     return jsonify(
         {"id": copy.id, "webhook_id": copy.webhook_id, "event": copy.event, "status": copy.status}

@@ -23,7 +23,7 @@ WRITE_ROLES = frozenset({"safety", "admin"})
 READ_ROLES = WRITE_ROLES | {"auditor"}
 
 
-def _staff_model(namespace: str, name: str, *, write: bool) -> tuple[Principal, Model]:
+def release_staff_model(namespace: str, name: str, *, write: bool) -> tuple[Principal, Model]:
     if write:
         return guards.staff_model(namespace, name, WRITE_ROLES, scope="manage")
     return guards.staff_model(namespace, name, READ_ROLES, scope="read")
@@ -55,13 +55,13 @@ def _current_status(model: Model) -> Response:
 
 @api_v1.get("/models/<namespace>/<name>/gate")
 def release_gate(namespace: str, name: str) -> Response:
-    _, model = _staff_model(namespace, name, write=False)
+    _, model = release_staff_model(namespace, name, write=False)
     return _current_status(model)
 
 
 @api_v1.get("/models/<namespace>/<name>/timeline")
 def release_timeline(namespace: str, name: str) -> Response:
-    _, model = _staff_model(namespace, name, write=False)
+    _, model = release_staff_model(namespace, name, write=False)
     entries = services.timeline(db.session, model)
     return jsonify(
         {
@@ -82,7 +82,7 @@ def release_timeline(namespace: str, name: str) -> Response:
 
 @api_v1.post("/models/<namespace>/<name>/evaluations")
 def release_evaluate(namespace: str, name: str) -> tuple[Response, int]:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     data = json_body()
     services.evaluate(
         db.session,
@@ -98,35 +98,35 @@ def release_evaluate(namespace: str, name: str) -> tuple[Response, int]:
 
 @api_v1.post("/models/<namespace>/<name>/signoffs")
 def release_signoff(namespace: str, name: str) -> tuple[Response, int]:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     services.signoff(db.session, model, current_runtime().plans, principal, _note())
     return _current_status(model), 201
 
 
 @api_v1.post("/models/<namespace>/<name>/promote")
 def release_promote(namespace: str, name: str) -> Response:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     services.promote(db.session, model, current_runtime().plans, principal, _note())
     return _current_status(model)
 
 
 @api_v1.post("/models/<namespace>/<name>/demote")
 def release_demote(namespace: str, name: str) -> Response:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     services.demote(db.session, model, current_runtime().plans, principal, _note())
     return _current_status(model)
 
 
 @api_v1.post("/models/<namespace>/<name>/halt")
 def release_halt(namespace: str, name: str) -> Response:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     services.halt(db.session, model, _note("reason"), principal)
     return _current_status(model)
 
 
 @api_v1.post("/models/<namespace>/<name>/resume")
 def release_resume(namespace: str, name: str) -> Response:
-    principal, model = _staff_model(namespace, name, write=True)
+    principal, model = release_staff_model(namespace, name, write=True)
     services.resume(db.session, model, principal, _note())
     return _current_status(model)
 
@@ -138,7 +138,7 @@ def model_copies(namespace: str, name: str) -> Response:
     from distserver.fingerprint.copy_reports import copy_report, pending_tasks
     from distserver.fingerprint.preparation import progress_of
 
-    _, model = _staff_model(namespace, name, write=False)
+    _, model = release_staff_model(namespace, name, write=False)
     report = copy_report(db.session, model.id)
     emails = {r.user_id: r.email for r in report}
     return jsonify(

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from distserver.api import api_v1
-from distserver.api.release_views import _staff_model
+from distserver.api.release_views import release_staff_model
 from distserver.audit.queries import DailyCount
 from distserver.downloads.statistics import (
     DEFAULT_DAYS,
@@ -61,6 +61,6 @@ def statistics_json(stats: ModelStatistics) -> dict[str, Any]:
 
 @api_v1.get("/models/<namespace>/<name>/statistics")
 def model_statistics_view(namespace: str, name: str) -> Response:
-    _, model = _staff_model(namespace, name, write=False)
+    _, model = release_staff_model(namespace, name, write=False)
     days = int_arg(request.args, "days", DEFAULT_DAYS, 1, MAX_DAYS) or DEFAULT_DAYS
     return jsonify(statistics_json(model_statistics(db.session, model.ref, days=days)))

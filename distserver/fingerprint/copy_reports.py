@@ -23,9 +23,12 @@ class RecipientCopies:
     pending_bytes: int
 
 
-def copy_report(session: Session, model_id: int | None = None) -> list[RecipientCopies]:
+def copy_report(
+    session: Session, model_id: int | None = None, pending: list[CopyTask] | None = None
+) -> list[RecipientCopies]:
     """Per (model if none given) recipient: live copies and their stored bytes, and the
-    copies still pending or running, for the staff page, the API and the CLI."""
+    copies still pending or running, for the staff page, the API and the CLI. `pending`:
+    the `pending_tasks` of the same model when the caller has them (one query fewer)."""
     live = select(
         FingerprintCopy.user_id, func.count(), func.coalesce(func.sum(FingerprintCopy.size), 0)
     ).where(FingerprintCopy.removed_at.is_(None))
@@ -36,7 +39,13 @@ def copy_report(session: Session, model_id: int | None = None) -> list[Recipient
         live = live.where(FingerprintCopy.model_id == model_id)
         waiting = waiting.where(CopyTask.model_id == model_id)
     made = {u: (n, b) for u, n, b in session.execute(live.group_by(FingerprintCopy.user_id))}
-    todo = {u: (n, b) for u, n, b in session.execute(waiting.group_by(CopyTask.user_id))}
+    if pending is None:
+        todo = {u: (n, b) for u, n, b in session.execute(waiting.group_by(CopyTask.user_id))}
+    else:
+        todo = {}
+        for task in pending:
+            n, b = todo.get(task.user_id, (0, 0))
+            todo[task.user_id] = (n + 1, b + (task.size or 0))
     ids = sorted(set(made) | set(todo))
     emails = {}
     if ids:

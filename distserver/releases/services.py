@@ -61,6 +61,9 @@ def start_release(session: Session, model: Model, plan: Plan, actor: Principal |
 def release_state(session: Session, model: Model) -> ReleaseState:
     state = session.get(ReleaseState, model.id)
     assert state is not None, f"{model.ref} has no release state"
+    # Held for the session's life: its identity map holds objects weakly, so a request that
+    # reads the state twice (the guard's facts, then the page) would load it twice.
+    session.info.setdefault("release_states", {})[model.id] = state
     return state
 
 

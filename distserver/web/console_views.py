@@ -12,6 +12,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from distserver import guards
 from distserver.access.grant_admin import (
     GRANT_ROLES,
     extend_grant,
@@ -20,7 +21,7 @@ from distserver.access.grant_admin import (
     model_grants,
 )
 from distserver.access.models import Grant
-from distserver.access.policy import Principal, may_see
+from distserver.access.policy import Principal
 from distserver.access.services import revoke_grant
 from distserver.accounts.models import STAFF_ROLES, User
 from distserver.accounts.sessions import current_principal
@@ -35,7 +36,6 @@ from distserver.hf.serializers import card_data
 from distserver.releases.services import model_facts
 from distserver.web.console_forms import CardForm, ExtendForm, GrantForm, NewModelForm, RevokeForm
 from distserver.web.staff_views import staff
-from distserver.web.standing import load_model
 
 
 def _staff() -> Principal:
@@ -47,11 +47,7 @@ def _staff() -> Principal:
 
 def _model(namespace: str, name: str) -> tuple[Principal, Model]:
     principal = _staff()
-    found = load_model(db.session, namespace, name)
-    facts = model_facts(db.session, found[0], current_runtime().plans) if found else None
-    if found is None or not may_see(principal, facts):
-        abort(404, f"No model {namespace}/{name}.")
-    return principal, found[0]
+    return principal, guards.visible_model(namespace, name, principal)
 
 
 def _errors(form) -> list[str]:  # type: ignore[no-untyped-def]

@@ -129,10 +129,12 @@ def release_console(namespace: str, name: str) -> str:
     from distserver.fingerprint.copy_reports import copy_report, pending_tasks
     from distserver.fingerprint.preparation import progress_of
 
+    pending = pending_tasks(db.session, model.id)
+
     return render_template(
         "staff/release.html",
-        copies=copy_report(db.session, model.id),
-        pending_copies=[(t, progress_of(t)) for t in pending_tasks(db.session, model.id)],
+        copies=copy_report(db.session, model.id, pending=pending),
+        pending_copies=[(t, progress_of(t)) for t in pending],
         model=model,
         plan=plan,
         status=status,

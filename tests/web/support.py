@@ -3,6 +3,7 @@ catalog with one model at each kind of stage."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,11 +25,14 @@ A *small* model. <script>alert('x')</script>
 
 @contextmanager
 def counting() -> Iterator[list[str]]:
-    """Every SQL statement the engine runs inside the block."""
+    """Every SQL statement the engine runs inside the block on this thread (jobs that
+    run in the background meanwhile, such as webhook deliveries, are not the page's)."""
     seen: list[str] = []
+    me = threading.get_ident()
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+        if threading.get_ident() == me:
+            seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:

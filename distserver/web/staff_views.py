@@ -105,13 +105,14 @@ def release_console(namespace: str, name: str) -> str:
     wanted = plan.stage(status.next_stage).gate.evaluations if status.next_stage else ()
     evaluation = EvaluationForm(formdata=None)
     evaluation.name.choices = [SelectChoice(n, n) for n in wanted]
-    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.copy_reports import copy_overview
     from distserver.fingerprint.preparation import progress_of
 
+    overview = copy_overview(db.session, model.id)  # one statement
     return render_template(
         "staff/release.html",
-        copies=copy_report(db.session, model.id),
-        pending_copies=[(t, progress_of(t)) for t in pending_tasks(db.session, model.id)],
+        copies=overview.recipients,
+        pending_copies=[(t, progress_of(t)) for t in overview.pending],
         model=model,
         plan=plan,
         status=status,

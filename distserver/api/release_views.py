@@ -135,11 +135,12 @@ def release_resume(namespace: str, name: str) -> Response:
 def model_copies(namespace: str, name: str) -> Response:
     """Marked copies of the model (staff): storage per recipient and in total, and the
     copies still being prepared, with their progress."""
-    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.copy_reports import copy_overview
     from distserver.fingerprint.preparation import progress_of
 
     _, model = release_staff_model(namespace, name, write=False)
-    report = copy_report(db.session, model.id)
+    overview = copy_overview(db.session, model.id)
+    report = overview.recipients
     emails = {r.user_id: r.email for r in report}
     return jsonify(
         {
@@ -161,7 +162,7 @@ def model_copies(namespace: str, name: str) -> Response:
                     "path": t.path,
                     **progress_of(t).as_dict(),
                 }
-                for t in pending_tasks(db.session, model.id)
+                for t in overview.pending
             ],
         }
     )

@@ -250,18 +250,19 @@ def prune(as_email: str | None) -> None:
 def copies_command(model_ref: str | None) -> None:
     """Storage used by marked copies per recipient and in total, and the copies still
     being prepared (pending, running or failed)."""
-    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.copy_reports import copy_overview
     from distserver.fingerprint.preparation import progress_of
 
     model_id = model_arg(model_ref).id if model_ref else None
-    report = copy_report(db.session, model_id)
+    overview = copy_overview(db.session, model_id)
+    report = overview.recipients
     click.echo("recipient	copies	bytes	pending	pending_bytes")
     for r in report:
         click.echo(f"{r.email}\t{r.copies}\t{r.copy_bytes}\t{r.pending}\t{r.pending_bytes}")
     sums = [sum(getattr(r, f) for r in report) for f in ("copies", "copy_bytes", "pending")]
     pending_bytes = sum(r.pending_bytes for r in report)
     click.echo(f"total\t{sums[0]}\t{sums[1]}\t{sums[2]}\t{pending_bytes}")
-    for task in pending_tasks(db.session, model_id):
+    for task in overview.pending:
         p = progress_of(task).as_dict()
         click.echo(f"preparing user {task.user_id} {task.path}: {p['state']} {p['percent']}%")
 

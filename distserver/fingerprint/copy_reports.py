@@ -1,16 +1,20 @@
 """What marked copies cost and what is still being prepared: per recipient, per model
-and in total, for the model's staff page, the API and `distserver fingerprints copies`."""
+and in total, for the model's staff page, the API and `distserver fingerprints copies`.
+One statement reads it all (the staff pages keep a budget of statements per page)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, String, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from distserver.accounts.models import User
+from distserver.db import UTCDateTime
 from distserver.fingerprint.models import CopyTask, FingerprintCopy
 from distserver.fingerprint.preparation import FAILED, PENDING, RUNNING
+
+WAITING = (PENDING, RUNNING, FAILED)
 
 
 @dataclass(frozen=True)
@@ -23,48 +27,90 @@ class RecipientCopies:
     pending_bytes: int
 
 
-def copy_report(
-    session: Session, model_id: int | None = None, pending: list[CopyTask] | None = None
-) -> list[RecipientCopies]:
-    """Per (model if none given) recipient: live copies and their stored bytes, and the
-    copies still pending or running, for the staff page, the API and the CLI. `pending`:
-    the `pending_tasks` of the same model when the caller has them (one query fewer)."""
-    live = select(
-        FingerprintCopy.user_id, func.count(), func.coalesce(func.sum(FingerprintCopy.size), 0)
-    ).where(FingerprintCopy.removed_at.is_(None))
-    waiting = select(
-        CopyTask.user_id, func.count(), func.coalesce(func.sum(CopyTask.size), 0)
-    ).where(CopyTask.state.in_((PENDING, RUNNING, FAILED)))
-    if model_id is not None:
-        live = live.where(FingerprintCopy.model_id == model_id)
-        waiting = waiting.where(CopyTask.model_id == model_id)
-    made = {u: (n, b) for u, n, b in session.execute(live.group_by(FingerprintCopy.user_id))}
-    if pending is None:
-        todo = {u: (n, b) for u, n, b in session.execute(waiting.group_by(CopyTask.user_id))}
-    else:
-        todo = {}
-        for task in pending:
-            n, b = todo.get(task.user_id, (0, 0))
-            todo[task.user_id] = (n + 1, b + (task.size or 0))
-    ids = sorted(set(made) | set(todo))
-    emails = {}
-    if ids:
-        emails = dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
-    return [
-        RecipientCopies(
-            u,
-            emails.get(u, "?"),
-            int(made.get(u, (0, 0))[0]),
-            int(made.get(u, (0, 0))[1]),
-            int(todo.get(u, (0, 0))[0]),
-            int(todo.get(u, (0, 0))[1]),
+@dataclass
+class _Tally:
+    email: str
+    copies: int = 0
+    copy_bytes: int = 0
+    pending: int = 0
+    pending_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class CopyOverview:
+    recipients: list[RecipientCopies]
+    pending: list[CopyTask]  # detached rows, for progress_of
+
+    @property
+    def total_copy_bytes(self) -> int:
+        return sum(r.copy_bytes for r in self.recipients)
+
+
+def copy_overview(session: Session, model_id: int | None = None) -> CopyOverview:
+    """Live copies and their stored bytes per recipient (of one model, or all), and
+    every copy still pending, running or failed, in one statement."""
+    made = (
+        select(
+            literal("copy").label("kind"),
+            FingerprintCopy.user_id.label("user_id"),
+            User.email.label("email"),
+            cast(null(), String).label("path"),
+            cast(func.count(), Integer).label("n"),
+            cast(func.coalesce(func.sum(FingerprintCopy.size), 0), BigInteger).label("size"),
+            cast(null(), BigInteger).label("bytes_done"),
+            cast(null(), String).label("state"),
+            cast(null(), String).label("error"),
+            cast(null(), UTCDateTime()).label("created_at"),
+            cast(null(), UTCDateTime()).label("updated_at"),
         )
-        for u in ids
-    ]
-
-
-def pending_tasks(session: Session, model_id: int | None = None) -> list[CopyTask]:
-    query = select(CopyTask).where(CopyTask.state.in_((PENDING, RUNNING, FAILED)))
+        .join(User, User.id == FingerprintCopy.user_id)
+        .where(FingerprintCopy.removed_at.is_(None))
+        .group_by(FingerprintCopy.user_id, User.email)
+    )
+    waiting = (
+        select(
+            literal("task"),
+            CopyTask.user_id,
+            User.email,
+            CopyTask.path,
+            literal(1),
+            CopyTask.size,
+            CopyTask.bytes_done,
+            CopyTask.state,
+            CopyTask.error,
+            CopyTask.created_at,
+            CopyTask.updated_at,
+        )
+        .join(User, User.id == CopyTask.user_id)
+        .where(CopyTask.state.in_(WAITING))
+    )
     if model_id is not None:
-        query = query.where(CopyTask.model_id == model_id)
-    return list(session.scalars(query.order_by(CopyTask.model_id, CopyTask.user_id, CopyTask.path)))
+        made = made.where(FingerprintCopy.model_id == model_id)
+        waiting = waiting.where(CopyTask.model_id == model_id)
+    per: dict[int, _Tally] = {}
+    pending: list[CopyTask] = []
+    for row in session.execute(union_all(made, waiting)).mappings():
+        tally = per.setdefault(row["user_id"], _Tally(row["email"]))
+        if row["kind"] == "copy":
+            tally.copies, tally.copy_bytes = int(row["n"]), int(row["size"])
+            continue
+        tally.pending += 1
+        tally.pending_bytes += int(row["size"])
+        pending.append(
+            CopyTask(
+                user_id=row["user_id"],
+                path=row["path"],
+                size=int(row["size"]),
+                bytes_done=int(row["bytes_done"]),
+                state=row["state"],
+                error=row["error"],
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+            )
+        )
+    recipients = [
+        RecipientCopies(u, t.email, t.copies, t.copy_bytes, t.pending, t.pending_bytes)
+        for u, t in sorted(per.items())
+    ]
+    pending.sort(key=lambda t: (t.user_id, t.path))
+    return CopyOverview(recipients, pending)

@@ -126,15 +126,14 @@ def release_console(namespace: str, name: str) -> str:
     evaluation = EvaluationForm(formdata=None)
     evaluation.name.choices = [SelectChoice(n, n) for n in wanted]
     statistics = model_statistics(db.session, model.ref, days=CHART_DAYS)
-    from distserver.fingerprint.copy_reports import copy_report, pending_tasks
+    from distserver.fingerprint.copy_reports import copy_overview
     from distserver.fingerprint.preparation import progress_of
 
-    pending = pending_tasks(db.session, model.id)
-
+    overview = copy_overview(db.session, model.id)  # one statement
     return render_template(
         "staff/release.html",
-        copies=copy_report(db.session, model.id, pending=pending),
-        pending_copies=[(t, progress_of(t)) for t in pending],
+        copies=overview.recipients,
+        pending_copies=[(t, progress_of(t)) for t in overview.pending],
         model=model,
         plan=plan,
         status=status,

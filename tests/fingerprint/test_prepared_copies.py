@@ -83,6 +83,17 @@ def test_a_grant_prepares_the_copy_and_the_api_answers_503_until_it_is_ready(
         # Files with nothing to mark are served at once.
         _, config = download(client, alice.auth, "config.json")
         assert config == CONFIG
+        # Staff see the copy pending, per model and recipient.
+        staff = world.person("safety@example.org", roles=("safety",))
+        report = client.get(f"/api/v1/models/{MODEL}/copies", headers=staff.auth).json
+        assert report["total_copy_bytes"] == 0
+        assert [(p["user"], p["path"], p["state"]) for p in report["pending"]] == [
+            ("alice@example.org", WEIGHTS, "pending")
+        ]
+        assert report["recipients"] == [
+            {"user": "alice@example.org", "copies": 0, "copy_bytes": 0, "pending": 1,
+             "pending_bytes": len(original)}
+        ]  # fmt: skip
 
         release_jobs(app)
         drain(app)

@@ -130,6 +130,7 @@ TABLE: dict[str, list[Row]] = {
     "api_v1.release_gate": [Row("GET", M + "/gate", roles("safety", "admin", "auditor", model=True), per_model=True)],
     "api_v1.release_timeline": [Row("GET", M + "/timeline", roles("safety", "admin", "auditor", model=True), per_model=True)],
     "api_v1.model_statistics_view": [Row("GET", M + "/statistics", roles("safety", "admin", "auditor", model=True), per_model=True)],
+    "api_v1.model_copies": [Row("GET", M + "/copies", roles("safety", "admin", "auditor", model=True), per_model=True)],
     "api_v1.release_evaluate": [Row("POST", M + "/evaluations", roles("safety", model=True), {"name": "red-team", "result": "pass", "report": "r"}, True, factor=True)],
     "api_v1.release_signoff": [Row("POST", M + "/signoffs", roles("safety", model=True), {}, True, factor=True)],
     "api_v1.release_promote": [Row("POST", M + "/promote", roles("safety", "admin", model=True), {}, True, factor=True)],

@@ -218,20 +218,7 @@ def ensure_tasks(
             continue
         task = tasks.get(file.sha256)
         if task is None:
-            task = CopyTask(
-                user_id=user_id,
-                model_id=model.id,
-                revision_id=revision.id,
-                path=file.path,
-                original_sha256=file.sha256,
-                size=file.size,
-                tier=tier.name,
-                state=PENDING,
-                bytes_done=0,
-                attempts=0,
-                created_at=utcnow(),
-                updated_at=utcnow(),
-            )
+            task = _new_task(user_id, tier, model, revision, file, PENDING)
             session.add(task)
             tasks[file.sha256] = task
         elif _under_way(task, stale_after):
@@ -300,7 +287,7 @@ def _settle_for_request(
     known = session.scalars(mine).first()
     if not has_markable_tensor(rt.storage, file.sha256, tier):
         if known is None:
-            session.add(_unmarked_task(user_id, tier, model, revision, file))
+            session.add(_new_task(user_id, tier, model, revision, file, UNMARKED))
         else:
             known.state, known.bytes_done, known.updated_at = UNMARKED, known.size, utcnow()
         session.commit()
@@ -311,9 +298,12 @@ def _settle_for_request(
     return not_ready(session.scalars(mine).one(), rt.settings)
 
 
-def _unmarked_task(
-    user_id: int, tier: Tier, model: Model, revision: Revision, file: File
+def _new_task(
+    user_id: int, tier: Tier, model: Model, revision: Revision, file: File, state: str
 ) -> CopyTask:
+    """A copy task in `state`: PENDING (nothing copied yet) or UNMARKED (nothing to copy:
+    the file is served as published, so it counts as done)."""
+    now = utcnow()
     return CopyTask(
         user_id=user_id,
         model_id=model.id,
@@ -322,11 +312,11 @@ def _unmarked_task(
         original_sha256=file.sha256,
         size=file.size,
         tier=tier.name,
-        state=UNMARKED,
-        bytes_done=file.size,
+        state=state,
+        bytes_done=file.size if state == UNMARKED else 0,
         attempts=0,
-        created_at=utcnow(),
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
 
 

@@ -39,7 +39,7 @@ from distserver.app_runtime import Runtime
 from distserver.catalog.names import MAX_PATH, check_names, check_path
 from distserver.downloads.doors import HANDED_KEY, Handed
 from distserver.downloads.fastpath import BEARER_KEY, bearer_token, issue_link
-from distserver.downloads.services import IssuedLink
+from distserver.downloads.signing import IssuedLink
 from distserver.errors import DistserverError
 from distserver.inputs import parse_json_body
 from distserver.observability.logs import write_request_line

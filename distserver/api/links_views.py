@@ -11,7 +11,7 @@ from distserver.api import api_v1
 from distserver.catalog.names import check_names, check_path
 from distserver.downloads.doors import link_for_request
 from distserver.downloads.fastpath import request_token
-from distserver.downloads.services import IssuedLink
+from distserver.downloads.signing import IssuedLink
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import BadRequest
 from distserver.inputs import parse_json_body

@@ -14,7 +14,8 @@ from flask import current_app, request
 from distserver.accounts.sessions import client_address, current_principal
 from distserver.app_runtime import current_runtime
 from distserver.downloads.fastpath import issue_link, request_token
-from distserver.downloads.services import IssuedLink, locate, request_link
+from distserver.downloads.services import locate, request_link
+from distserver.downloads.signing import IssuedLink
 from distserver.extensions import db
 from distserver.identity import Principal
 from distserver.urls import external_base

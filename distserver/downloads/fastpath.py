@@ -34,13 +34,8 @@ from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.downloads import fastdb, fastfacts, fastissue
 from distserver.downloads.records import issue_data, link_outcome, refusal_data
-from distserver.downloads.services import (
-    DL_LINK_LIFETIME,
-    AccessDenied,
-    IssuedLink,
-    Served,
-    signed_link,
-)
+from distserver.downloads.services import DL_LINK_LIFETIME, AccessDenied
+from distserver.downloads.signing import IssuedLink, Served, signed_link
 from distserver.errors import NotFound
 from distserver.extensions import limiter
 from distserver.fingerprint.copies import is_weights

@@ -36,6 +36,7 @@ from distserver.catalog.services import find_file, find_model, resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.models import DownloadLink, QuotaCounter
 from distserver.downloads.records import issue_data, link_outcome, refusal_data
+from distserver.downloads.signing import IssuedLink, Served, signed_link
 from distserver.errors import DistserverError, NotFound
 from distserver.fingerprint.copies import MarkedCopy, live_copies, wants_copy
 from distserver.fingerprint.preparation import ensure_for_request, served_unmarked
@@ -64,18 +65,6 @@ class AccessDenied(DistserverError):
         self.decision = decision
         # The model asked for (NS/NAME), so a door can say where to apply.
         self.ref = ref
-
-
-@dataclass(frozen=True)
-class IssuedLink:
-    link_id: str
-    url: str
-    expires_at: datetime
-    size: int
-    sha256: str
-    path: str
-    commit: str
-    tier: str
 
 
 @dataclass(frozen=True)
@@ -371,18 +360,6 @@ def _record_issue(
     )
 
 
-@dataclass(frozen=True)
-class Served:
-    """What a link serves, read before the commit so signing needs no query."""
-
-    key: str
-    filename: str
-    path: str
-    sha256: str
-    size: int
-    commit: str
-
-
 def _served(target: Target, copy: MarkedCopy | None) -> Served:
     assert target.file
     assert target.revision
@@ -393,26 +370,4 @@ def _served(target: Target, copy: MarkedCopy | None) -> Served:
         sha256=copy.sha256 if copy else target.file.sha256,
         size=copy.size if copy else target.file.size,
         commit=target.revision.commit,
-    )
-
-
-def signed_link(
-    rt: Runtime, link_id: str, served: Served, decision: Decision, now: datetime, base_url: str
-) -> IssuedLink:
-    url = rt.storage.signed_url(
-        served.key,
-        ttl=decision.link_ttl,
-        filename=served.filename,
-        base_url=base_url,
-        link_id=link_id,
-    )
-    return IssuedLink(
-        link_id=link_id,
-        url=url,
-        expires_at=now + timedelta(seconds=decision.link_ttl),
-        size=served.size,
-        sha256=served.sha256,
-        path=served.path,
-        commit=served.commit,
-        tier=decision.tier or "",
     )

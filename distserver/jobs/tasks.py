@@ -133,7 +133,7 @@ def prepare_copy(task_id: int) -> None:
     FINGERPRINT_COPY_CONCURRENCY at once per worker process (a job that finds every
     slot taken is sent again a few seconds later)."""
     from distserver.app_runtime import current_runtime
-    from distserver.fingerprint.preparation import prepare
+    from distserver.fingerprint.copy_job import prepare
     from distserver.jobs import job_runtime
 
     outcome = prepare(db.session, current_runtime(), task_id)

@@ -21,8 +21,7 @@ from distserver.extensions import db
 from distserver.fingerprint.models import CopyTask, FingerprintCopy
 from distserver.storage import RESERVED_PREFIX
 from tests.fingerprint.shards import big_safetensors, rows_for
-from tests.jobs.support import redis_settings, wait_for
-from tests.support.databases import TEST_SECRET
+from tests.jobs.support import redis_settings, wait_for, worker_env
 from tests.support.world import World, sha256
 
 COMMAND = [sys.executable, "-m", "distserver.cli", "jobs", "worker"]
@@ -50,16 +49,7 @@ def test_a_worker_killed_mid_copy_leaves_nothing_served_and_the_copy_is_made_onc
 ) -> None:
     with redis_settings() as settings:
         app = make_app("postgres", **settings, FINGERPRINT_COPY_STALE_SECONDS=3)
-        env = {
-            **os.environ,
-            "DISTSERVER_ENV": "testing",
-            "DISTSERVER_SECRET_KEY": TEST_SECRET,
-            "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
-            "DISTSERVER_INSTANCE_DIR": app.instance_path,
-            "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
-            "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
-            "DISTSERVER_FINGERPRINT_COPY_STALE_SECONDS": "3",
-        }
+        env = worker_env(app, settings, FINGERPRINT_COPY_STALE_SECONDS="3")
         root = Path(app.instance_path) / "blobs"  # the local backend's, shared with the worker
         with app.app_context():
             world = World(app, tmp_path / "src")

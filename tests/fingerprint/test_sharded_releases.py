@@ -29,8 +29,7 @@ from distserver.fingerprint.models import CopyTask, FingerprintCopy
 from distserver.jobs import drain
 from tests.fingerprint.shards import sharded_release
 from tests.hf.live import HubClient, LiveServer
-from tests.jobs.support import redis_settings, wait_for
-from tests.support.databases import TEST_SECRET
+from tests.jobs.support import redis_settings, wait_for, worker_env
 from tests.support.world import World, sha256
 
 CLI = [sys.executable, "-m", "distserver.cli"]
@@ -159,15 +158,7 @@ def test_a_multi_gigabyte_sharded_release_is_copied_ahead_and_links_answer_at_on
 ) -> None:
     with redis_settings() as settings:
         app = make_app("postgres", **settings)
-        env = {
-            **os.environ,
-            "DISTSERVER_ENV": "testing",
-            "DISTSERVER_SECRET_KEY": TEST_SECRET,
-            "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
-            "DISTSERVER_INSTANCE_DIR": app.instance_path,
-            "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
-            "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
-        }
+        env = worker_env(app, settings)
         folder = tmp_path / "release"
         sizes = sharded_release(folder, [1100, 64, 64, 64], seed=7)
         largest = max(sizes.values())

@@ -3,6 +3,7 @@ of the test process, and waiting for a condition."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import redis
 from flask import Flask
 
 from distserver.jobs import job_runtime
+from tests.support.databases import TEST_SECRET
 
 # A database number of its own; every test also uses a fresh key namespace in it.
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -66,3 +68,18 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "i
             return value
         time.sleep(0.05)
     raise AssertionError(f"waited {timeout} s for {what}")
+
+
+def worker_env(app: Flask, settings: dict[str, Any], **extra: str) -> dict[str, str]:
+    """The environment of a `distserver jobs ...` process serving `app` (its database,
+    instance folder and the Redis of `redis_settings`), plus DISTSERVER_<extra>."""
+    return {
+        **os.environ,
+        "DISTSERVER_ENV": "testing",
+        "DISTSERVER_SECRET_KEY": TEST_SECRET,
+        "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
+        "DISTSERVER_INSTANCE_DIR": app.instance_path,
+        "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
+        "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
+        **{f"DISTSERVER_{k}": v for k, v in extra.items()},
+    }

@@ -17,8 +17,7 @@ from distserver.extensions import db
 from distserver.jobs import backlog, enqueue_after_commit
 from distserver.jobs.tasks import seal_audit_log
 from distserver.mail import read_outbox, send_mail
-from tests.jobs.support import redis_settings, wait_for
-from tests.support.databases import TEST_SECRET
+from tests.jobs.support import redis_settings, wait_for, worker_env
 
 COMMAND = [sys.executable, "-m", "distserver.cli", "jobs", "worker"]
 
@@ -28,15 +27,7 @@ def test_the_worker_process_runs_the_apps_jobs_and_stops_on_sigterm(
 ) -> None:
     with redis_settings() as settings:
         app = make_app("postgres", **settings)
-        env = {
-            **os.environ,
-            "DISTSERVER_ENV": "testing",
-            "DISTSERVER_SECRET_KEY": TEST_SECRET,
-            "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
-            "DISTSERVER_INSTANCE_DIR": app.instance_path,
-            "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
-            "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
-        }
+        env = worker_env(app, settings)
         worker = subprocess.Popen(
             [*COMMAND, "--processes", "1", "--threads", "2"],
             env=env,

@@ -13,7 +13,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from distserver.access.models import Grant
-from distserver.access.policy import Principal
 from distserver.access.services import new_grant, require_tier
 from distserver.access.tiers import Tier
 from distserver.accounts.models import User
@@ -23,7 +22,7 @@ from distserver.audit.tags import EventTag
 from distserver.catalog.models import Model
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
-from distserver.identity import require_role
+from distserver.identity import Principal, require_role
 
 GRANT_ROLES = frozenset({"reviewer", "admin"})
 MAX_DAYS = 3650

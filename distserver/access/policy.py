@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from distserver.access.tiers import Tier
-from distserver.identity import Principal as Principal  # who asks: defined with the roles
+from distserver.identity import Principal
 
 # Staff who may download at any stage (to evaluate the model before release).
 DOWNLOAD_STAFF_ROLES = frozenset({"admin", "safety"})

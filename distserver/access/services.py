@@ -3,7 +3,9 @@ policy. Each public function that writes owns its transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_, select
@@ -29,12 +31,12 @@ def require_tier(tiers: Mapping[str, Tier], name: str) -> Tier:
     return tiers[name]
 
 
-def live_grants(session: Session, user_id: int, model: Model | None) -> list[Grant]:
-    """Unrevoked grants of the user for this model or for all models (expired included,
+def live_grants(session: Session, user_id: int, model_ids: Collection[int]) -> list[Grant]:
+    """Unrevoked grants of the user for these models or for all models (expired included,
     so the policy can tell 'expired' from 'never had one')."""
     scope: ColumnElement[bool] = Grant.model_id.is_(None)
-    if model is not None:
-        scope = or_(scope, Grant.model_id == model.id)
+    if model_ids:
+        scope = or_(scope, Grant.model_id.in_(model_ids))
     query = select(Grant).where(Grant.user_id == user_id, Grant.revoked_at.is_(None), scope)
     return list(session.scalars(query))
 
@@ -198,6 +200,64 @@ def accept_agreement(
         session.commit()
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What a principal holds, gathered once for a batch of models: the facts every model
+    shares (tier-wide and organisation grants, agreements accepted, today's quota use)
+    and each model's own grants, by model id."""
+
+    shared: AccessFacts
+    own_grants: Mapping[int, tuple[GrantFacts, ...]]
+
+    def on(self, model_id: int | None) -> AccessFacts:
+        """The policy's AccessFacts for one model of the batch (None: no model)."""
+        own = self.own_grants.get(model_id, ()) if model_id is not None else ()
+        return replace(self.shared, grants=self.shared.grants + own) if own else self.shared
+
+
+def gather_holdings(
+    session: Session,
+    principal: Principal,
+    model_ids: Collection[int],
+    *,
+    used_today: Mapping[str, int],
+    tiers: Mapping[str, Tier] | None = None,
+) -> Holdings:
+    """Everything the policy needs to know about what `principal` holds, for every model
+    of `model_ids` in the same few queries whatever their number: live grant rows, plus
+    the tier of each organisation the user belongs to whose signed agreement is current
+    (see organizations.membership_grants), and the sha256 of every agreement version
+    accepted. The caller passes today's quota use per tier (downloads.services.quota_used:
+    the counters are the downloads' own). `tiers` defaults to the app's tiers."""
+    used = dict(used_today)
+    if principal.anonymous:
+        return Holdings(AccessFacts(used_today=used), {})
+    assert principal.user_id is not None
+    if tiers is None:
+        from distserver.app_runtime import current_runtime
+
+        tiers = current_runtime().tiers
+    from distserver.access.organizations import membership_grants
+
+    shared: list[GrantFacts] = []
+    own: dict[int, list[GrantFacts]] = defaultdict(list)
+    for grant in live_grants(session, principal.user_id, model_ids):
+        held = GrantFacts(grant.tier, grant.expires_at)
+        (shared if grant.model_id is None else own[grant.model_id]).append(held)
+    shared += membership_grants(session, principal.user_id, tiers)
+    accepted = frozenset(
+        session.scalars(
+            select(AgreementAcceptance.sha256).where(
+                AgreementAcceptance.user_id == principal.user_id
+            )
+        )
+    )
+    return Holdings(
+        AccessFacts(grants=tuple(shared), accepted=accepted, used_today=used),
+        {model_id: tuple(grants) for model_id, grants in own.items()},
+    )
+
+
 def gather_facts(
     session: Session,
     principal: Principal,
@@ -206,33 +266,10 @@ def gather_facts(
     used_today: Mapping[str, int],
     tiers: Mapping[str, Tier] | None = None,
 ) -> AccessFacts:
-    """Everything the policy needs to know about what `principal` holds: live grant
-    rows, plus the tier of each organisation the user belongs to whose signed
-    agreement is current (see organizations.membership_grants), and the sha256 of
-    every agreement version accepted. The caller passes today's quota use per tier
-    (downloads.services.quota_used: the counters are the downloads' own). `tiers`
-    defaults to the app's tiers."""
-    used = dict(used_today)
-    if principal.anonymous:
-        return AccessFacts(used_today=used)
-    assert principal.user_id is not None
-    if tiers is None:
-        from distserver.app_runtime import current_runtime
-
-        tiers = current_runtime().tiers
-    from distserver.access.organizations import membership_grants
-
-    grants = tuple(
-        GrantFacts(g.tier, g.expires_at) for g in live_grants(session, principal.user_id, model)
-    ) + tuple(membership_grants(session, principal.user_id, tiers))
-    accepted = frozenset(
-        session.scalars(
-            select(AgreementAcceptance.sha256).where(
-                AgreementAcceptance.user_id == principal.user_id
-            )
-        )
-    )
-    return AccessFacts(grants=grants, accepted=accepted, used_today=used)
+    """gather_holdings for one model (None: the tier-wide facts only)."""
+    ids = (model.id,) if model is not None else ()
+    holdings = gather_holdings(session, principal, ids, used_today=used_today, tiers=tiers)
+    return holdings.on(model.id if model is not None else None)
 
 
 def today(now: datetime) -> str:

@@ -15,7 +15,6 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import ApiToken, User, UserRole
 from distserver.alerts.models import STATES, Alert, AlertBrake
 from distserver.alerts.rules import DEFAULTS, AlertRules
@@ -23,6 +22,7 @@ from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
 from distserver.errors import BadRequest, Conflict, NotFound
+from distserver.identity import Principal
 
 log = logging.getLogger("distserver.alerts")
 

@@ -16,14 +16,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from distserver.access.policy import Principal
 from distserver.accounts.models import User
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
 from distserver.catalog.models import File, Model, Revision, RevisionTag
 from distserver.catalog.services import create_model
 from distserver.errors import BadRequest
-from distserver.identity import require_role
+from distserver.identity import Principal, require_role
 from distserver.releases.plans import Plan
 
 CATALOG_ROLES = frozenset({"safety", "admin"})

@@ -205,18 +205,6 @@ def _judge(
     )
 
 
-def decide_standing(
-    session: Session,
-    rt: Runtime,
-    principal: Principal,
-    target: Target,
-    now: datetime,
-    path: str | None,
-) -> Decision:
-    """The decision without counting anything (for previews and metadata answers)."""
-    return _judge(rt, principal, target, now, path, _gather(session, rt, principal, target, now))
-
-
 def _decide_with_copy(
     session: Session,
     rt: Runtime,

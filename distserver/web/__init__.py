@@ -3,7 +3,7 @@ access, the review queue and the role dashboards on the home page), the base
 layout and the security headers every response carries.
 
 Views live in one module per resource and stay thin: parse the request, call a
-service (access decisions always come from the policy, see web/standing.py),
+service (access decisions always come from the policy, see downloads/standing.py),
 render. Every POST is a Flask-WTF form (CSRF); every page works without
 JavaScript (static/copy.js only adds copy buttons)."""
 

@@ -12,10 +12,10 @@ from distserver.accounts.sessions import current_principal
 from distserver.app_runtime import current_runtime
 from distserver.catalog.models import File
 from distserver.db import utcnow
+from distserver.downloads.standing import catalog
 from distserver.extensions import db
 from distserver.hf.serializers import card_data
 from distserver.web import web
-from distserver.web.standing import catalog
 
 MAX_QUERY = 100
 

@@ -12,11 +12,10 @@ from flask import flash, redirect
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.errors import DistserverError
 from distserver.extensions import db
-from distserver.identity import require_role
+from distserver.identity import Principal, require_role
 
 ADMIN = frozenset({"admin"})
 

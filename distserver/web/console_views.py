@@ -21,7 +21,6 @@ from distserver.access.grant_admin import (
     model_grants,
 )
 from distserver.access.models import Grant
-from distserver.access.policy import Principal
 from distserver.access.services import revoke_grant
 from distserver.accounts.models import STAFF_ROLES, User
 from distserver.accounts.sessions import current_principal
@@ -33,6 +32,7 @@ from distserver.db import utcnow
 from distserver.errors import DistserverError
 from distserver.extensions import db
 from distserver.hf.serializers import card_data
+from distserver.identity import Principal
 from distserver.releases.services import model_facts
 from distserver.web.console_forms import CardForm, ExtendForm, GrantForm, NewModelForm, RevokeForm
 from distserver.web.staff_views import staff

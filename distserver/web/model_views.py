@@ -20,6 +20,7 @@ from distserver.catalog.models import Model
 from distserver.catalog.services import resolve_revision
 from distserver.db import utcnow
 from distserver.downloads.services import AccessDenied, locate, request_link
+from distserver.downloads.standing import standing_of
 from distserver.downloads.throttle import anonymous_downloads
 from distserver.errors import DistserverError
 from distserver.extensions import db
@@ -29,8 +30,9 @@ from distserver.releases.models import ReleaseState
 from distserver.urls import external_base
 from distserver.web import render, web
 from distserver.web.forms import AgreementForm, DownloadForm
-from distserver.web.standing import admitted, load_model, next_step, page_standing
-from distserver.web.standing import pending_application as find_pending
+from distserver.web.next_step import admitted, next_step
+from distserver.web.next_step import pending_application as find_pending
+from distserver.web.queries import load_model
 
 
 def visible_model(namespace: str, name: str) -> tuple[Model, ReleaseState]:
@@ -53,7 +55,10 @@ def model_page(namespace: str, name: str) -> str:
         abort(404, f"{model.ref} has no revision {rev!r}.")
     files = list(revision.files) if revision else []
     now = utcnow()
-    facts, access, decision = page_standing(db.session, rt, principal, model, revision, files, now)
+    # The standing on the chosen revision as a whole: the policy asked for its first file.
+    first = files[0].path if files else None
+    standing = standing_of(db.session, rt, principal, model, revision, first, now)
+    facts, decision = standing.facts, standing.decision
     pending = (
         find_pending(db.session, principal, model)
         if decision.reason == "no_grant"
@@ -64,7 +69,7 @@ def model_page(namespace: str, name: str) -> str:
         rt,
         decision,
         facts,
-        access=access,
+        access=standing.access,
         pending=pending,
         halt_reason=state.halt_reason,
         now=now,

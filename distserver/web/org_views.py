@@ -15,7 +15,6 @@ from wtforms.fields.choices import SelectChoice
 
 from distserver.access import organizations as orgs
 from distserver.access.models import Organization
-from distserver.access.policy import Principal
 from distserver.access.services import require_tier
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
@@ -24,6 +23,7 @@ from distserver.app_runtime import current_runtime
 from distserver.db import utcnow
 from distserver.errors import BadRequest, NotFound
 from distserver.extensions import db
+from distserver.identity import Principal
 from distserver.web.console import console_viewer, console_write
 from distserver.web.org_forms import (
     MemberForm,

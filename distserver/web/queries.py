@@ -208,3 +208,14 @@ def awaiting_signoff(
 
 def latest_activity(session: Session, limit: int = 10) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def load_model(session: Session, namespace: str, name: str) -> tuple[Model, ReleaseState] | None:
+    """The model with its release state, in one query. Keep the state referenced:
+    the identity map holds rows weakly, and model_facts reads it with session.get."""
+    row = session.execute(
+        select(Model, ReleaseState)
+        .join(ReleaseState, ReleaseState.model_id == Model.id)
+        .where(Model.namespace == namespace, Model.name == name)
+    ).first()
+    return (row[0], row[1]) if row else None

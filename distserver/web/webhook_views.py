@@ -15,11 +15,10 @@ from wtforms.fields.choices import SelectChoice
 
 from distserver.access import webhooks
 from distserver.access.models import Webhook
-from distserver.access.policy import Principal
 from distserver.accounts.sessions import current_principal
 from distserver.errors import BadRequest, DistserverError
 from distserver.extensions import db
-from distserver.identity import require_role
+from distserver.identity import Principal, require_role
 from distserver.web.console import ADMIN, console_viewer, console_write
 from distserver.web.org_forms import ReasonForm, WebhookForm
 from distserver.web.staff_views import staff

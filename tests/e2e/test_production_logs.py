@@ -74,12 +74,12 @@ def _exercise(base: str, token: str, secrets: list[str]) -> list[str]:
     secrets.append(url.split("?", 1)[1] if "?" in url else url.split("/files/", 1)[1])
     assert http.get(url, timeout=30).status_code == 200
     tampered = url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb")
-    assert http.get(tampered, timeout=30).status_code in (400, 403)
+    assert http.get(tampered, timeout=30).status_code == 403
     dl = http.get(f"{base}/dl/{link.json()['link_id']}", headers=auth, allow_redirects=False)
     assert dl.status_code == 302
     secrets.append(dl.headers["Location"].split("?", 1)[-1].split("/files/")[-1])
     hf = http.get(f"{base}/acme/llm/resolve/main/config.json", headers=auth, allow_redirects=False)
-    assert hf.status_code in (200, 302)
+    assert hf.status_code == 302, hf.text[:300]
     bad = http.get(f"{base}/api/v1/models?token={token}", headers={"Authorization": "Bearer x"})
     assert bad.status_code == 401
     # The web sign-in, with the session cookie sent back by hand (it is Secure, and this is
@@ -116,8 +116,9 @@ def _mailed_reset_token(base: str, outbox: Path) -> str:
         f"{base}/forgot",
         data={"csrf_token": csrf.group(1), "email": "r@example.org"},
         headers={"Cookie": f"session={cookie}"},
+        allow_redirects=False,
     )
-    assert asked.status_code in (200, 302), asked.text[:300]
+    assert asked.status_code == 302, asked.text[:300]  # to the sign-in page, with a notice
     deadline = time.monotonic() + 60
     while not list(outbox.glob("*.json")):
         assert time.monotonic() < deadline, "the worker sent no reset mail within 60 s"

@@ -18,9 +18,10 @@ from tests.hf.live import Hub
 REQUEST_ID = re.compile(r"\(Request ID: [0-9a-f]{32}\)")
 
 
-def native_message(hub: Hub, path: str, token: str | None = None) -> str:
+def native_message(hub: Hub, path: str, token: str | None = None, *, status: int) -> str:
     """What the native API says to the same caller about the same file, asked of the
-    same host (a refusal's application URL names the host it was asked of)."""
+    same host (a refusal's application URL names the host it was asked of), refused
+    with `status`."""
     client: FlaskClient = hub.app.test_client()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     r = client.post(
@@ -29,7 +30,7 @@ def native_message(hub: Hub, path: str, token: str | None = None) -> str:
         headers=headers,
         base_url=hub.server.url,
     )
-    assert r.status_code >= 400, r.json
+    assert r.status_code == status, r.json
     return r.json["error"]["message"]
 
 
@@ -49,13 +50,13 @@ def without_request_id(message: str) -> str:
 def test_gated_model_without_token_or_access_raises_gated_repo_error(hub2: Hub) -> None:
     hub2.world.model("acme/llm", stage="research-access")
     bob = hub2.world.person("bob@example.org")
-    anonymous = native_message(hub2, "config.json")
+    anonymous = native_message(hub2, "config.json", status=401)
     assert anonymous == "Sign in to download acme/llm."
     assert anonymous in raised(hub2.client.run("snapshot", "acme/llm"), "GatedRepoError")
     message = raised(hub2.client.run("file", "acme/llm", filename="config.json"), "GatedRepoError")
     assert anonymous in message
     assert "401" in message
-    lacking = native_message(hub2, "config.json", bob.token)
+    lacking = native_message(hub2, "config.json", bob.token, status=403)
     out = hub2.client.run("snapshot", "acme/llm", token=bob.token)
     assert lacking in raised(out, "GatedRepoError")
     assert "403" in out["message"]

@@ -121,29 +121,44 @@ def test_bad_input_gets_a_4xx_json_error_and_changes_nothing(
     world.model("acme/llm", stage="general-availability")
     r = world.person("r@example.org", tiers=("researcher",))
     before = len(world.events())
-    responses = [client.post("/api/v1/models/acme/llm/links", json={"path": p}) for p in BAD_PATHS]
-    responses += [
-        client.post(
-            "/api/v1/models/acme/llm/links", data="{not json", content_type="application/json"
+    links_url = "/api/v1/models/acme/llm/links"
+    answers = [(client.post(links_url, json={"path": p}), 400, "invalid_path") for p in BAD_PATHS]
+    answers += [
+        (
+            client.post(links_url, data="{not json", content_type="application/json"),
+            400,
+            "invalid_json",
         ),
-        client.post("/api/v1/models/acme/llm/links", json=["config.json"]),
-        client.post("/api/v1/models/acme/llm/links", json={"path": 7}),
-        client.post(
-            "/api/v1/models/acme/llm/links", json={"path": "config.json", "revision": ["x"]}
+        (client.post(links_url, json=["config.json"]), 400, "invalid_json"),
+        (client.post(links_url, json={"path": 7}), 400, "invalid_field"),
+        (
+            client.post(links_url, json={"path": "config.json", "revision": ["x"]}),
+            400,
+            "invalid_field",
         ),
-        client.post("/api/v1/models/acme/llm/links", json={}),
-        client.post("/api/v1/models/acme/" + "n" * 200 + "/links", json={"path": "config.json"}),
-        client.post(
-            "/api/v1/models/\u0430cme/llm/links", json={"path": "config.json"}
+        (client.post(links_url, json={}), 400, "invalid_field"),
+        (
+            client.post(
+                "/api/v1/models/acme/" + "n" * 200 + "/links", json={"path": "config.json"}
+            ),
+            400,
+            "invalid_name",
+        ),
+        (
+            client.post("/api/v1/models/\u0430cme/llm/links", json={"path": "config.json"}),
+            400,
+            "invalid_name",
         ),  # confusable
-        client.post(
-            "/api/v1/models/acme/llm/links", data="x" * 20000, content_type="application/json"
+        (
+            client.post(links_url, data="x" * 20000, content_type="application/json"),
+            413,
+            "too_large",
         ),
-        client.get("/api/v1/models/acme/llm/links"),
+        (client.get(links_url), 405, "method_not_allowed"),
     ]
-    for resp in responses:
-        assert 400 <= resp.status_code < 500, (resp.status_code, resp.data[:200])
-        assert resp.is_json
+    for resp, status, code in answers:
+        assert (resp.status_code, resp.is_json) == (status, True), (code, resp.data[:200])
+        assert resp.json["error"]["code"] == code
         assert set(resp.json["error"]) == {"code", "message"}
         assert b"Traceback" not in resp.data
     assert [e.tag for e in world.events()[before:]] == []

@@ -134,9 +134,9 @@ def _seeded(world: World, case: str) -> Person:
 
 @pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_change_made_elsewhere_refuses_the_next_fast_path_request(
+def test_a_change_made_elsewhere_refuses_the_next_fast_path_request(  # type: ignore[no-untyped-def]
     two, case: str, where: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app, other, world, outcomes = two
     ref, status, reason = CASES[case]
     person, email, user_id = _person(app, world, case)

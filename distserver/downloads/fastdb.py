@@ -11,6 +11,7 @@ parameters; SQLAlchemy only keeps the pool.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -78,7 +79,7 @@ class Connection:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._raw: Any = None
-        self.url = engine.url  # what the facts cache keys on, with the statement
+        self.url = _database(engine)  # what the facts cache keys on, with the statement
 
     def _checkout(self, *, write: bool) -> Any:
         """A pooled connection. Before a write that is its first statement (cached
@@ -137,6 +138,12 @@ class Connection:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+
+@functools.cache
+def _database(engine: sa.Engine) -> str:
+    # Worked out once per engine: hashing a URL object renders it anew every time.
+    return engine.url.render_as_string(hide_password=False)
 
 
 def _closed_by_server(raw: Any) -> bool:

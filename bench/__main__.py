@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the app with DOWNLOAD_FAST_PATH=false (every link through the ORM "
         "path), to compare with the fast path on the same machine",
     )
+    parser.add_argument(
+        "--no-facts-cache",
+        action="store_true",
+        help="run the app with DOWNLOAD_FACTS_CACHE=false (the fast path reads the "
+        "facts for every request), to compare with the cache on the same machine",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600:
         parser.error("--seconds must be between 1 and 600")
@@ -96,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
 
     names = list(OWN) if args.benchmark == "all" else [args.benchmark]
     try:
-        outcomes = run(names, args.seconds, users=args.users, fast_path=not args.full_path)
+        outcomes = run(
+            names,
+            args.seconds,
+            users=args.users,
+            fast_path=not args.full_path,
+            facts_cache=not args.no_facts_cache,
+        )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -462,10 +462,15 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
 
 
 def run(
-    names: list[str], seconds: float, users: int = USERS, fast_path: bool = True
+    names: list[str],
+    seconds: float,
+    users: int = USERS,
+    fast_path: bool = True,
+    facts_cache: bool = True,
 ) -> list[Outcome]:
     """Set everything up once, run the named benchmarks, tear everything down.
-    `fast_path` False runs the app with DOWNLOAD_FAST_PATH off (the ORM path)."""
+    `fast_path` False runs the app with DOWNLOAD_FAST_PATH off (the ORM path);
+    `facts_cache` False with DOWNLOAD_FACTS_CACHE off (facts read on every request)."""
     from tests.support.s3peer import S3PeerUnavailable, start_s3_peer
     from tests.support.tiers import tiers_with
 
@@ -514,6 +519,7 @@ def run(
             "FINGERPRINT_KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
             "FINGERPRINT_ACTIVE_KEY": "k1",
             "DOWNLOAD_FAST_PATH": "true" if fast_path else "false",
+            "DOWNLOAD_FACTS_CACHE": "true" if facts_cache else "false",
         }
         env = _clean_env()
         env.update({f"DISTSERVER_{k}": v for k, v in settings.items()})

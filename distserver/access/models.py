@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distserver.db import Base, UTCDateTime, intpk, utcnow
@@ -144,3 +144,14 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+
+class AccessVersion(Base):
+    """One row whose `version` every committed change to what the policy reads moves
+    on (PostgreSQL triggers, migration 0019). The download fast path's cached facts
+    are used only while the writing statement finds the version they were read at."""
+
+    __tablename__ = "access_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -11,8 +11,10 @@ parameters; SQLAlchemy only keeps the pool.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import select
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -77,6 +79,21 @@ class Connection:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._raw: Any = None
+        self.url = _database(engine)  # what the facts cache keys on, with the statement
+
+    def _checkout(self, *, write: bool) -> Any:
+        """A pooled connection. Before a write that is its first statement (cached
+        facts need no query first), one known to be dead is swapped for a fresh one:
+        an idle connection has nothing to read unless the server closed it (after a
+        restart or a terminated backend it sent its last error), and a write is
+        never retried, so it must not be sent down a connection that is gone."""
+        raw = self._engine.raw_connection()
+        if write and _closed_by_server(raw):
+            raw.invalidate()
+            raw.close()
+            self._engine.pool.dispose()
+            raw = self._engine.raw_connection()
+        return raw
 
     def fetch_one(
         self, sql: str, params: Mapping[str, Any], *, read_only: bool = False
@@ -91,7 +108,7 @@ class Connection:
         for attempt in (1, 2):
             try:
                 if self._raw is None:
-                    self._raw = self._engine.raw_connection()
+                    self._raw = self._checkout(write=not read_only)
                 cursor = self._raw.cursor()
                 try:
                     cursor.execute(sql, params)
@@ -121,6 +138,22 @@ class Connection:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+
+@functools.cache
+def _database(engine: sa.Engine) -> str:
+    # Worked out once per engine: hashing a URL object renders it anew every time.
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _closed_by_server(raw: Any) -> bool:
+    try:
+        socket = raw.driver_connection.pgconn.socket
+    except psycopg.OperationalError:  # libpq knows already
+        return True
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 @contextmanager

@@ -43,7 +43,8 @@ SELECT tok.id, tok.user_id, tok.scopes, tok.expires_at, tok.revoked_at, tok.last
                          ORDER BY oa.signed_at DESC, oa.id DESC LIMIT 1) la ON TRUE
          WHERE ms.user_id = tok.user_id) AS orgs,
        (SELECT coalesce(json_object_agg(q.tier, q.used), '{}') FROM quota_counters q
-         WHERE q.subject = 'user:' || tok.user_id AND q.day = %(day)s) AS used
+         WHERE q.subject = 'user:' || tok.user_id AND q.day = %(day)s) AS used,
+       (SELECT v.version FROM access_version v WHERE v.id = 1) AS version
   FROM (SELECT t.id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at,
                u.email, u.suspended_at IS NOT NULL AS suspended,
                (u.totp_enabled_at IS NOT NULL AND u.totp_secret IS NOT NULL) AS totp,
@@ -81,6 +82,11 @@ SELECT m.id AS model_id, m.namespace, m.name, m.plan, s.stage,
   LEFT JOIN files f ON f.revision_id = r.id AND f.path = l.path
  WHERE l.id = %(link_id)s
 """
+
+# The statement's row is the facts, then the access version they were read at
+# (downloads.fastcache); `gathered` reads the facts alone. Where two facts sit in it:
+LAST_USED_AT = 5  # the token's last use (moved when a statement touches the token)
+USED_TODAY = -1  # today's quota counters, {tier: used}
 
 BY_NAME_SQL = _PER_USER.replace("{target}", _BY_NAME)
 BY_LINK_SQL = _PER_USER.replace("{target}", _BY_LINK).replace(
@@ -141,7 +147,8 @@ def gathered(
     scope: str,
     touch_after_seconds: float,
 ) -> Gathered:
-    """The facts from the statement's row (None: no such token)."""
+    """The facts from the statement's row, less its last column, the access version
+    (None: no such token)."""
     if row is None:
         return Gathered(full_path="token")  # the full path says why, in its words
     (token_id, user_id, scopes, expires_at, revoked_at, last_used_at) = row[0:6]

@@ -10,8 +10,12 @@ returns; see fastdb):
 - `ISSUE_UNCOUNTED`: a tier without a quota (staff): the link row and its event.
 - `REFUSE`: a refusal the policy made on the gathered facts: its event.
 
-Every statement also moves the token's `last_used_at` when it is due, so a link
-needs no separate write for it. Event rows come from audit.service.event_values,
+Every statement writes only if the `access_version` row still holds `%(version)s`,
+the version the facts were read at (downloads.fastcache): each returns one row,
+(the counter's new value or NULL, whether the version held); when it did not, the
+statement wrote nothing and the request takes the full path. Every statement also
+moves the token's `last_used_at` when it is due, so a link needs no separate write
+for it. Event rows come from audit.service.event_values,
 the same function the ORM path uses.
 """
 
@@ -57,13 +61,15 @@ def _select(prefix: str, columns: tuple[str, ...], types: dict[str, str]) -> str
 
 _EVENTS = f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)})"
 _LINKS = f"INSERT INTO download_links ({', '.join(LINK_COLUMNS)})"
-_TOUCH = (
-    "touch AS (UPDATE api_tokens SET last_used_at = %(now)s::timestamptz"
-    " WHERE id = %(token_id)s AND %(touch)s)"
+_UNCHANGED = (
+    "unchanged AS (SELECT 1 FROM access_version WHERE id = 1 AND version = %(version)s::bigint)"
 )
+_HELD = "EXISTS (SELECT 1 FROM unchanged)"
+_TOUCH = f"""touch AS (UPDATE api_tokens SET last_used_at = %(now)s::timestamptz
+  WHERE id = %(token_id)s AND %(touch)s AND {_HELD})"""  # noqa: S608
 _COUNT = """counted AS (
   INSERT INTO quota_counters (subject, tier, day, used)
-  VALUES (%(subject)s, %(tier)s, %(day)s, 1)
+  SELECT %(subject)s::text, %(tier)s::text, %(day)s::text, 1 FROM unchanged
   ON CONFLICT (subject, tier, day) DO UPDATE SET used = quota_counters.used + 1
    WHERE quota_counters.used < %(quota)s
   RETURNING used)"""
@@ -75,18 +81,20 @@ _EVENT_EITHER = f"""event AS (
   SELECT {_select("e_", EVENT_COLUMNS, _EVENT_TYPES)} FROM counted
   UNION ALL
   SELECT {_select("r_", EVENT_COLUMNS, _EVENT_TYPES)}
-   WHERE NOT EXISTS (SELECT 1 FROM counted))"""  # noqa: S608
+   WHERE NOT EXISTS (SELECT 1 FROM counted) AND {_HELD})"""  # noqa: S608
 
-ISSUE_COUNTED = f"""WITH {_TOUCH}, {_COUNT}, {_LINK_IF}, {_EVENT_EITHER}
-SELECT EXISTS (SELECT 1 FROM counted)"""  # noqa: S608
+ISSUE_COUNTED = f"""WITH {_UNCHANGED}, {_TOUCH}, {_COUNT}, {_LINK_IF}, {_EVENT_EITHER}
+SELECT (SELECT used FROM counted), {_HELD}"""  # noqa: S608
 
-ISSUE_UNCOUNTED = f"""WITH {_TOUCH}, link AS (
+ISSUE_UNCOUNTED = f"""WITH {_UNCHANGED}, {_TOUCH}, link AS (
   {_LINKS}
-  SELECT {_select("l_", LINK_COLUMNS, _LINK_TYPES)} WHERE %(new_link)s)
-{_EVENTS} SELECT {_select("e_", EVENT_COLUMNS, _EVENT_TYPES)}"""
+  SELECT {_select("l_", LINK_COLUMNS, _LINK_TYPES)} FROM unchanged WHERE %(new_link)s),
+event AS ({_EVENTS} SELECT {_select("e_", EVENT_COLUMNS, _EVENT_TYPES)} FROM unchanged)
+SELECT NULL::integer, {_HELD}"""  # noqa: S608
 
-REFUSE = f"""WITH {_TOUCH}
-{_EVENTS} SELECT {_select("r_", EVENT_COLUMNS, _EVENT_TYPES)}"""
+REFUSE = f"""WITH {_UNCHANGED}, {_TOUCH},
+event AS ({_EVENTS} SELECT {_select("r_", EVENT_COLUMNS, _EVENT_TYPES)} FROM unchanged)
+SELECT NULL::integer, {_HELD}"""  # noqa: S608
 
 
 def prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """The download fast path: a token-authenticated link request on PostgreSQL in two
-round trips, one statement each (no ORM, no BEGIN/COMMIT, no pre-ping):
+round trips, one statement each, or one when the facts are cached (no ORM, no
+BEGIN/COMMIT, no pre-ping):
 
-1. gather every fact the policy reads in one query (downloads.fastfacts);
+1. gather every fact the policy reads in one query (downloads.fastfacts), or take
+   them from this process's cache (downloads.fastcache);
 2. decide with the one policy, `access.policy.decide`, unchanged;
 3. write the outcome in one durable statement (downloads.fastissue): the counted
-   quota, the link row and its event, or the refusal event;
+   quota, the link row and its event, or the refusal event, only if no access
+   change was committed since the facts were read (else: nothing, the full path);
 4. only then sign the URL (no read after the commit).
 
 It serves the same answers and records the same events as downloads.services (the
@@ -32,7 +35,7 @@ from distserver.app_runtime import Runtime
 from distserver.audit.service import event_values
 from distserver.audit.tags import EventTag
 from distserver.db import utcnow
-from distserver.downloads import fastdb, fastfacts, fastissue
+from distserver.downloads import fastcache, fastdb, fastfacts, fastissue
 from distserver.downloads.records import issue_data, link_outcome, refusal_data
 from distserver.downloads.services import DL_LINK_LIFETIME, AccessDenied
 from distserver.downloads.signing import IssuedLink, Served, signed_link
@@ -98,11 +101,20 @@ class _Request:
         self.address, self.user_agent = address, ua
         self.now = utcnow()
         self.day = self.now.date().isoformat()
+        self.entry: fastcache.Entry | None = None  # the facts' row and version
 
-    def gather(self, sql: str, params: dict[str, Any]) -> fastfacts.Gathered:
-        row = self.conn.fetch_one(sql, params, read_only=True)
-        return fastfacts.gathered(
-            row,
+    def gather(self, sql: str, params: dict[str, Any], *, cached: bool) -> fastfacts.Gathered:
+        """The facts, from the cache when `cached` and warm, else from the query. Facts
+        that send the request to the full path are not kept: the full path may change
+        them (open an embargoed stage) and the cached row would never be checked."""
+        key = (self.conn.url, sql, *params.values())
+        entry = fastcache.get(key) if cached else None
+        if entry is None:
+            found = self.conn.fetch_one(sql, params, read_only=True)
+            if found is not None:
+                entry = fastcache.Entry(version=found[-1], row=found[:-1])
+        g = fastfacts.gathered(
+            entry.row if entry is not None else None,
             address=self.address,
             user_agent=self.user_agent,
             now=self.now,
@@ -111,6 +123,31 @@ class _Request:
             scope="read",
             touch_after_seconds=LAST_USED_RESOLUTION.total_seconds(),
         )
+        if entry is not None and cached:
+            if g.full_path:
+                fastcache.drop(key)
+            else:
+                fastcache.put(key, entry)
+        self.entry = entry
+        return g
+
+    def _wrote(self, g: fastfacts.Gathered, row: tuple[Any, ...] | None) -> bool:
+        """Whether the writing statement found the facts' version (so it wrote), and
+        if so the cached row brought up to what it wrote; if not, the cache is dropped."""
+        assert row is not None
+        assert self.entry is not None
+        if not row[1]:
+            fastcache.clear()
+            return False
+        if g.touch_token:
+            self.entry.row = fastcache.replaced(self.entry.row, fastfacts.LAST_USED_AT, self.now)
+        return True
+
+    def _count(self, tier: str, used: int) -> None:
+        """Remember the counter's value the upsert left (or found full)."""
+        assert self.entry is not None
+        counts = {**self.entry.row[fastfacts.USED_TODAY], tier: used}
+        self.entry.row = fastcache.replaced(self.entry.row, fastfacts.USED_TODAY, counts)
 
     def decide(self, g: fastfacts.Gathered, path: str | None) -> Decision:
         assert g.principal is not None
@@ -126,7 +163,13 @@ class _Request:
         )
 
     def _touch(self, g: fastfacts.Gathered) -> dict[str, Any]:
-        return {"now": self.now, "token_id": g.token_id, "touch": g.touch_token}
+        assert self.entry is not None
+        return {
+            "now": self.now,
+            "token_id": g.token_id,
+            "touch": g.touch_token,
+            "version": self.entry.version,
+        }
 
     def _event(self, tag: EventTag, principal: Principal, **fields: Any) -> dict[str, Any]:
         return event_values(tag, principal, when=self.now, **fields)
@@ -147,15 +190,19 @@ class _Request:
         return fastissue.prefixed("r_", values)
 
     def refuse(self, g: fastfacts.Gathered, decision: Decision, ref: str, path: str | None) -> None:
+        """Record the refusal and raise it; return (having written nothing) when
+        access changed since the facts were read: the full path answers."""
         params = {**self._touch(g), **self.refusal(g, decision, ref, path)}
-        self.conn.fetch_one(fastissue.REFUSE, params)
+        if not self._wrote(g, self.conn.fetch_one(fastissue.REFUSE, params)):
+            return
         link_outcome(self.door, decision, fast=True)
         raise AccessDenied(decision, ref)
 
     def issue(
         self, g: fastfacts.Gathered, decision: Decision, tag: EventTag, link_id: str, new: bool
-    ) -> Served:
-        """Count, record and (if `new`) store the link in one statement; what to sign."""
+    ) -> Served | None:
+        """Count, record and (if `new`) store the link in one statement; what to sign.
+        None: access changed since the facts were read, nothing was written."""
         assert g.principal is not None
         assert g.model is not None
         assert g.path is not None
@@ -195,7 +242,8 @@ class _Request:
             "new_link": new,
         }
         if decision.quota is None:
-            self.conn.fetch_one(fastissue.ISSUE_UNCOUNTED, params)
+            if not self._wrote(g, self.conn.fetch_one(fastissue.ISSUE_UNCOUNTED, params)):
+                return None
         else:
             over = self._over_quota(g, decision)
             params.update(
@@ -206,7 +254,11 @@ class _Request:
                 **self.refusal(g, over, g.model.ref, g.path),
             )
             row = self.conn.fetch_one(fastissue.ISSUE_COUNTED, params)
-            if not (row and row[0]):
+            if not self._wrote(g, row):
+                return None
+            assert row is not None
+            self._count(tier, decision.quota if row[0] is None else row[0])
+            if row[0] is None:
                 link_outcome(self.door, over, fast=True)
                 raise AccessDenied(over, g.model.ref)
         link_outcome(self.door, decision, fast=True)
@@ -237,6 +289,10 @@ class _Request:
         return bool(tier and tier.fingerprint and path and is_weights(path))
 
 
+def _caching(app: Flask) -> bool:
+    return bool(app.config.get("DOWNLOAD_FACTS_CACHE", True))
+
+
 @timed_fast_link
 def issue_link(
     app: Flask,
@@ -262,7 +318,7 @@ def issue_link(
         params = fastfacts.by_name_params(
             tokens.token_hash(raw_token), namespace, name, rev, path, req.day
         )
-        g = req.gather(fastfacts.BY_NAME_SQL, params)
+        g = req.gather(fastfacts.BY_NAME_SQL, params, cached=_caching(app))
         if g.full_path:
             return None
         decision = req.decide(g, path)
@@ -272,8 +328,11 @@ def issue_link(
             on_revision(g.commit)
         if not decision.allowed:
             req.refuse(g, decision, f"{namespace}/{name}", path)
+            return None  # access changed meanwhile: nothing written
         link_id = secrets.token_urlsafe(16)
         served = req.issue(g, decision, EventTag.LINK_ISSUED, link_id, new=True)
+    if served is None:
+        return None
     # Committed and the connection returned: only now is the URL signed.
     return signed_link(rt, link_id, served, decision, req.now, base_url)
 
@@ -296,7 +355,7 @@ def reuse_link(
     with fastdb.connection(app) as conn:
         req = _Request(conn, rt, "dl", address, user_agent)
         params = {"token_hash": tokens.token_hash(raw_token), "link_id": link_id, "day": req.day}
-        g = req.gather(fastfacts.BY_LINK_SQL, params)
+        g = req.gather(fastfacts.BY_LINK_SQL, params, cached=False)
         if g.full_path:
             return None
         assert g.principal is not None
@@ -310,5 +369,8 @@ def reuse_link(
             return None
         if not decision.allowed:
             req.refuse(g, decision, g.model.ref, g.path)
+            return None
         served = req.issue(g, decision, EventTag.LINK_USED, link_id, new=False)
+    if served is None:
+        return None
     return signed_link(rt, link_id, served, decision, req.now, base_url)

@@ -35,19 +35,26 @@ max_refusals = 100
 
 
 def _watch_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """What the fast path made of each token request: None (it answered) or why it
-    handed the request to the full path."""
-    from distserver.downloads import fastfacts
+    """What the fast path made of each token request's facts: None (they let it go
+    on) or why it handed the request to the full path; "access changed" when its
+    writing statement then found the access version moved on (cached facts)."""
+    from distserver.downloads import fastcache, fastfacts
 
     seen: list[str | None] = []
     original = fastfacts.gathered
+    original_clear = fastcache.clear
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         seen.append(result.full_path)
         return result
 
+    def cleared() -> None:
+        seen.append("access changed")
+        original_clear()
+
     monkeypatch.setattr(fastfacts, "gathered", watched)
+    monkeypatch.setattr(fastcache, "clear", cleared)
     return seen
 
 
@@ -71,8 +78,10 @@ def test_brake_refuses_with_reason_until_acknowledged(
         refused = ask(client, "198.51.100.1", auth=person.auth)
         assert refused.status_code == 403
         assert refused.json["error"]["code"] == "braked"
-        # The fast path answered the first two itself and handed the braked token over.
-        assert fast == [None, None, "token"]
+        # The fast path answered the first two itself and handed the braked token over:
+        # its cached facts said the token was live, but the brake moved the access
+        # version on, so the writing statement wrote nothing.
+        assert fast == [None, None, None, "access changed"]
         message = refused.json["error"]["message"]
         assert f"alert {alert.id} (shared_credential)" in message
         assert "abuse@lab.example" in message

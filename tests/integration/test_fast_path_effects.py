@@ -1,13 +1,20 @@
 """Every change to access takes effect on the very next fast-path request, whichever
-app instance made it: after a link was issued, a second instance of the app on the
-same PostgreSQL (its own pools, its own runtime) changes one thing through the
-services, and the first instance's next request is refused with its reason; a
-refusal the policy makes is recorded as its event. The fast path keeps no facts
-between requests, so nothing in one instance can outlive a change made by another."""
+process made it: after a link was issued, the change is made through the services,
+and the first instance's next request is refused with its reason and recorded once.
+
+Each change is made three ways: by a second instance of the app on the same
+PostgreSQL with the first instance's cache of facts emptied (the fast path's own
+query sees the change and refuses); by the first instance itself with its cache warm;
+and by another process with the cache warm. With the cache warm the cached facts
+still say yes: the writing statement finds the access version moved on (every
+change to access moves it, migration 0019), writes nothing, and the full path
+refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,17 +24,16 @@ from flask import Flask
 
 from distserver import create_app
 from distserver.access.organizations import add_member, create_org, sign_agreement
-from distserver.access.services import accept_agreement, revoke_grants
-from distserver.accounts.admin import change_role, suspend_user
-from distserver.accounts.models import ApiToken, User
-from distserver.accounts.services import principal_for, revoke_token
+from distserver.access.services import accept_agreement
+from distserver.accounts.services import principal_for
 from distserver.app_runtime import current_runtime
-from distserver.catalog.models import Model
+from distserver.config import PROJECT_DIR
 from distserver.db import utcnow
-from distserver.downloads import fastdb, fastpath
+from distserver.downloads import fastcache, fastdb, fastpath
 from distserver.extensions import db
 from distserver.identity import SYSTEM
-from distserver.releases.services import demote, halt
+from tests.support import access_changes
+from tests.support.access_changes import CASES, TOKEN_CASES
 from tests.support.databases import TEST_SECRET
 from tests.support.tiers import tiers_with
 from tests.support.world import Person, World
@@ -76,33 +82,29 @@ def link(app: Flask, person: Person, ref: str = "acme/llm") -> Any:
     return app.test_client().post(f"/api/v1/models/{ref}/links", json=ASK, headers=person.auth)
 
 
-def in_other(other: Flask, change: Callable[[], None]) -> None:
-    with other.app_context():
-        change()
+# Where the change is made, and whether the first instance's cache of facts is warm.
+COLD = "another instance, cold cache"  # the fast path's own query sees the change
+WARM_HERE = "this process, warm cache"  # the cached facts' version check sees it
+WARM_ELSEWHERE = "another process, warm cache"
+WHERE = (COLD, WARM_HERE, WARM_ELSEWHERE)
+
+
+def change(where: str, app: Flask, other: Flask, case: str, email: str) -> None:
+    """Make the change `case` (tests.support.access_changes) from `where`."""
+    assert fastcache.size() > 0, "the first link left no facts in the cache"
+    if where == WARM_ELSEWHERE:
+        subprocess.run(
+            [sys.executable, "-m", "tests.support.access_changes",
+             app.config["DATABASE_URL"], str(Path(app.instance_path).parent / "elsewhere"),
+             case, email],
+            check=True, cwd=PROJECT_DIR, timeout=120,
+        )  # fmt: skip
+        return
+    with (app if where == WARM_HERE else other).app_context():
+        access_changes.make(case, email)
         db.session.remove()
-
-
-def user(email: str) -> User:
-    found = db.session.scalar(db.select(User).where(User.email == email))
-    assert found is not None
-    return found
-
-
-def model(ref: str) -> Model:
-    ns, name = ref.split("/")
-    found = db.session.scalar(db.select(Model).where(Model.namespace == ns, Model.name == name))
-    assert found is not None
-    return found
-
-
-CASES: dict[str, tuple[str, int, str]] = {
-    # name: (model, status, reason)
-    "halt": ("acme/h", 403, "halted"),
-    "demote": ("acme/d", 403, "stage_closed"),
-    "grant revoke": ("acme/llm", 403, "no_grant"),
-    "role removal": ("acme/internal", 404, "not_found"),
-    "organisation agreement ending": ("acme/llm", 403, "no_grant"),
-}
+    if where == COLD:
+        fastcache.clear()
 
 
 def _person(app: Flask, world: World, case: str) -> tuple[Person, str, int]:
@@ -130,77 +132,54 @@ def _seeded(world: World, case: str) -> Person:
     return world.person(email, tiers=("researcher",))
 
 
-def _change(case: str, email: str) -> Callable[[], None]:
-    def run() -> None:
-        rt = current_runtime()
-        if case == "halt":
-            halt(db.session, model("acme/h"), "test", SYSTEM)
-        elif case == "demote":
-            demote(db.session, model("acme/d"), rt.plans, SYSTEM)
-        elif case == "grant revoke":
-            revoke_grants(db.session, user(email), rt.tiers["researcher"], None, actor=SYSTEM)
-        elif case == "role removal":
-            change_role(db.session, user(email), "safety", add=False, actor=SYSTEM)
-        elif case == "organisation agreement ending":
-            from distserver.access.models import OrgAgreement
-
-            db.session.execute(db.update(OrgAgreement).values(expires_at=utcnow()))
-            db.session.commit()
-
-    return run
-
-
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_change_made_elsewhere_refuses_the_next_fast_path_request(two, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_made_elsewhere_refuses_the_next_fast_path_request(  # type: ignore[no-untyped-def]
+    two, case: str, where: str
+) -> None:
     app, other, world, outcomes = two
     ref, status, reason = CASES[case]
     person, email, user_id = _person(app, world, case)
     first = link(app, person, ref)
     assert first.status_code == 201, first.json
     assert outcomes[-1] == ("api", None, True), "the first link did not take the fast path"
-    in_other(other, _change(case, email))
+    change(where, app, other, case, email)
     refused = link(app, person, ref)
     assert (refused.status_code, refused.json["error"]["code"]) == (status, reason), refused.json
-    assert outcomes[-1] == ("api", reason, True)
+    if where == COLD:
+        assert outcomes[-1] == ("api", reason, True)
+    else:
+        # The cached facts said yes; the writing statement found the version moved on,
+        # wrote nothing, and the full path refused (its outcome is not the fast path's).
+        assert outcomes[-1] == ("api", None, True), outcomes
     with app.app_context():
         events = [e for e in world.events("download:link:refused") if e.actor_id == user_id]
         assert [(e.reason, e.model) for e in events] == [(reason, ref)]
+        issued = [e for e in world.events("download:link:issued") if e.actor_id == user_id]
+        assert len(issued) == 1
 
 
-@pytest.mark.parametrize(
-    ("case", "status", "code"),
-    [("token revoke", 401, "invalid_token"), ("token expiry", 401, "token_expired"),
-     ("suspension", 403, "suspended")],
-)  # fmt: skip
-def test_a_token_change_made_elsewhere_refuses_the_next_request(two, case, status, code) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("case", list(TOKEN_CASES))
+def test_a_token_change_made_elsewhere_refuses_the_next_request(two, case, where) -> None:  # type: ignore[no-untyped-def]
     app, other, world, _ = two
-    person, email, _ = _person(app, world, case)
+    person, email, user_id = _person(app, world, case)
     assert link(app, person).status_code == 201
-
-    def change() -> None:
-        who = user(email)
-        if case == "token revoke":
-            token = db.session.scalar(db.select(ApiToken).where(ApiToken.user_id == who.id))
-            assert token is not None
-            revoke_token(db.session, who, token.id, principal_for(who, "t"))
-        elif case == "token expiry":
-            db.session.execute(
-                db.update(ApiToken)
-                .where(ApiToken.user_id == who.id)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-            )
-            db.session.commit()
-        else:
-            suspend_user(db.session, who, SYSTEM)
-
-    in_other(other, change)
+    change(where, app, other, case, email)
     refused = link(app, person)
-    assert (refused.status_code, refused.json["error"]["code"]) == (status, code), refused.json
+    assert (refused.status_code, refused.json["error"]["code"]) == TOKEN_CASES[case], refused.json
+    with app.app_context():
+        issued = [e for e in world.events("download:link:issued") if e.actor_id == user_id]
+        assert len(issued) == 1
 
 
-def test_a_new_agreement_version_is_asked_for_at_once(make_app, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_a_new_agreement_version_is_asked_for_at_once(make_app, tmp_path: Path, cache) -> None:  # type: ignore[no-untyped-def]
     """A process that loads tiers with a new version of the research-use agreement
-    refuses a researcher who accepted only the old one, on its first request."""
+    refuses a researcher who accepted only the old one, on its first request. The
+    tiers are each process's own and are never cached with the facts: warm, the new
+    instance finds the old instance's facts in this process's cache (nothing in the
+    database changed, so they are current) and decides on them with its own tiers."""
     app = make_app("postgres")
     with app.app_context():
         world = World(app, tmp_path / "src")
@@ -224,6 +203,10 @@ def test_a_new_agreement_version_is_asked_for_at_once(make_app, tmp_path: Path) 
             "TIERS_DIR": str(tiers),
         }
     )
+    if cache == "cold":
+        fastcache.clear()
+    else:
+        assert fastcache.size() > 0, "the first link left no facts in the cache"
     try:
         refused = link(newer, person)
         assert refused.status_code == 403

@@ -1,7 +1,8 @@
 """GET /api/v1/openapi.json: a valid OpenAPI 3.1 document that matches the routes of
 api_v1 exactly, and schemathesis fuzzing of every operation it lists against a live
 loopback server: never a 5xx, every 4xx in the JSON error shape without a stack trace,
-and nothing changed that the caller may not change."""
+every answer as the document says (its status, content type and body schema), and
+nothing changed that the caller may not change."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from distserver.access.models import Application, Grant
 from distserver.accounts.services import create_token
@@ -40,6 +46,14 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 MAX_EXAMPLES = 25
 # The whole fuzzing run is bounded; pytest-timeout is the hard stop.
 FUZZ_BUDGET_S = 420
+# Each answer is checked against the document: the success bodies too, so a view and
+# the shape it declares (distserver/api/schemas/) cannot drift apart unnoticed.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -212,7 +226,7 @@ def fuzz_operation(
             tally.cases[case.operation.label] += 1
             tally.statuses[response.status_code] += 1
             try:
-                case.validate_response(response, checks=[not_a_server_error, error_shape])
+                case.validate_response(response, checks=[*CHECKS, error_shape])
             except (AssertionError, FailureGroup) as exc:
                 curl = case.as_curl_command(headers=headers, base_url=base_url)
                 body = response.text[:300]
@@ -251,7 +265,7 @@ def snapshot(world: World, models: list[Any]) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(FUZZ_BUDGET_S + 120)
-def test_schemathesis_fuzzing_finds_no_server_error_and_changes_nothing(
+def test_schemathesis_fuzzing_finds_no_server_error_nor_drift_and_changes_nothing(
     live: tuple[Flask, LiveServer, World],
 ) -> None:
     _app, server, world = live

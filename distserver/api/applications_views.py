@@ -18,7 +18,11 @@ from distserver.access.services import accept_agreement, require_tier, revoke_gr
 from distserver.accounts.models import User
 from distserver.accounts.services import get_user
 from distserver.api import api_v1
-from distserver.api.links_views import json_body, string_field
+from distserver.api.bodies import json_body, read_body
+from distserver.api.schemas import access as shapes
+from distserver.api.schemas import staff as staff_shapes
+from distserver.api.schemas.common import AUTH, WRITE, answers
+from distserver.api.spec import declare
 from distserver.app_runtime import current_runtime
 from distserver.errors import BadRequest, Forbidden, NotFound
 from distserver.extensions import db
@@ -26,7 +30,7 @@ from distserver.identity import Principal, require_role
 
 # Ids are INTEGER keys (32-bit on PostgreSQL); a larger one names nothing, and passed
 # to the database it overflows (an error, not an answer) on SQLite and PostgreSQL.
-MAX_ID = 2**31 - 1
+MAX_ID = shapes.MAX_ID
 
 
 @api_v1.url_value_preprocessor
@@ -43,19 +47,18 @@ def signed_in_user(*, write: bool) -> tuple[Principal, User]:
     return principal, user
 
 
-def _optional_str(data: dict[str, Any], key: str) -> str | None:
-    return string_field(data, key, required=False)
-
-
 def _app_json(application: Any, *, history: bool = False) -> dict[str, Any]:
     return reports.application_dict(db.session, application, with_history=history)
 
 
 @api_v1.post("/models/<namespace>/<name>/applications")
+@declare("access", answers(201, shapes.Application, WRITE), json=shapes.ApplyRequest)
 def apply(namespace: str, name: str) -> tuple[Response, int]:
+    """Apply for a tier with the form's answers and the agreement's sha256."""
     principal, user = signed_in_user(write=True)
     data = json_body()
     model = guards.visible_model(namespace, name, principal)
+    body = read_body(shapes.ApplyRequest, data)
     rt = current_runtime()
     plan = rt.plans.get(model.plan)
     plan_tiers = frozenset(t for s in plan.stages for t in s.tiers) if plan else frozenset()
@@ -64,18 +67,24 @@ def apply(namespace: str, name: str) -> tuple[Response, int]:
         rt.tiers,
         user,
         model,
-        string_field(data, "tier", required=True) or "",
-        data.get("answers"),
+        body.tier,
+        body.answers,
         actor=principal,
-        agreement_sha256=_optional_str(data, "agreement_sha256"),
-        model_agreement_sha256=_optional_str(data, "model_agreement_sha256"),
+        agreement_sha256=body.agreement_sha256,
+        model_agreement_sha256=body.model_agreement_sha256,
         plan_tiers=plan_tiers,
     )
     return jsonify(_app_json(application)), 201
 
 
 @api_v1.get("/applications")
+@declare(
+    "access",
+    answers(200, shapes.ApplicationList, (*AUTH, 503)),
+    query=shapes.ApplicationQuery,
+)
 def application_queue() -> Response:
+    """The review queue (reviewers), or the caller's own applications."""
     principal = guards.principal("read")
     # The role first: the answer to someone who may not read the queue must not
     # depend on its filters, or it tells which model names exist.
@@ -94,64 +103,74 @@ def application_queue() -> Response:
 
 
 @api_v1.get("/applications/<int:app_id>")
+@declare("access", answers(200, shapes.Application, (*AUTH, 404, 503)))
 def application_detail(app_id: int) -> Response:
+    """One application (the applicant's own, or any for reviewers)."""
     principal, _ = signed_in_user(write=False)
     application = apps.get_application(db.session, app_id, principal)
     reviewer = bool(principal.roles & apps.REVIEWERS)
     return jsonify(_app_json(application, history=reviewer))
 
 
-def _decide(ids: list[int], decision: str, data: dict[str, Any] | None = None) -> Response:
-    principal, _ = signed_in_user(write=True)
-    data = json_body() if data is None else data
-    rows = apps.decide(
-        db.session, current_runtime().tiers, ids, decision, _optional_str(data, "reason"), principal
-    )
+def _decide(principal: Principal, ids: list[int], decision: str, reason: str | None) -> Response:
+    rows = apps.decide(db.session, current_runtime().tiers, ids, decision, reason, principal)
     return jsonify({"applications": [_app_json(a) for a in rows]})
 
 
+DECIDED = answers(200, shapes.ApplicationList, WRITE)
+
+
 @api_v1.post("/applications/<int:app_id>/approve")
+@declare("access", DECIDED, json=shapes.DecisionRequest)
 def approve(app_id: int) -> Response:
-    return _decide([app_id], "approve")
+    """Approve an application, with an optional reason (reviewers)."""
+    principal, _ = signed_in_user(write=True)  # authenticate before parsing the body
+    reason = read_body(shapes.DecisionRequest).reason
+    return _decide(principal, [app_id], "approve", reason)
 
 
 @api_v1.post("/applications/<int:app_id>/reject")
+@declare("access", DECIDED, json=shapes.DecisionRequest)
 def reject(app_id: int) -> Response:
-    return _decide([app_id], "reject")
+    """Reject an application, with a reason (reviewers)."""
+    principal, _ = signed_in_user(write=True)
+    reason = read_body(shapes.DecisionRequest).reason
+    return _decide(principal, [app_id], "reject", reason)
 
 
 @api_v1.post("/applications/decide")
+@declare("access", DECIDED, json=shapes.DecideManyRequest)
 def decide_many() -> Response:
-    signed_in_user(write=True)  # authenticate before parsing the body
-    data = json_body()
-    ids = data.get("ids")
-    if not isinstance(ids, list) or not all(type(i) is int and 0 < i <= MAX_ID for i in ids):
-        raise BadRequest("'ids' must be a list of application ids.", code="invalid_ids")
-    decision = data.get("decision")
-    if not isinstance(decision, str):
-        raise BadRequest("'decision' is 'approve' or 'reject'.", code="invalid_decision")
-    return _decide(ids, decision, data)
+    """Approve or reject several applications at once (reviewers)."""
+    principal, _ = signed_in_user(write=True)
+    body = read_body(shapes.DecideManyRequest)
+    return _decide(principal, body.ids, body.decision, body.reason)
 
 
 @api_v1.post("/applications/<int:app_id>/withdraw")
+@declare("access", answers(200, shapes.Application, (*AUTH, 404, 409, 503)))
 def withdraw(app_id: int) -> Response:
+    """Withdraw one's own pending application."""
     principal, _ = signed_in_user(write=True)
     return jsonify(_app_json(apps.withdraw(db.session, app_id, principal)))
 
 
 @api_v1.post("/models/<namespace>/<name>/agreement")
+@declare("access", answers(201, shapes.Accepted, WRITE), json=shapes.AcceptRequest)
 def accept(namespace: str, name: str) -> tuple[Response, int]:
+    """Accept the agreements of a tier for this model."""
     principal, user = signed_in_user(write=True)
     data = json_body()
     model = guards.visible_model(namespace, name, principal)
-    tier = require_tier(current_runtime().tiers, string_field(data, "tier", required=True) or "")
+    body = read_body(shapes.AcceptRequest, data)
+    tier = require_tier(current_runtime().tiers, body.tier)
     if not tier.agreements_for(model.ref):
         raise BadRequest(f"The {tier.name} tier has no agreement to accept.", code="no_agreement")
     apps.check_agreements(
         tier,
         model.ref,
-        _optional_str(data, "agreement_sha256"),
-        _optional_str(data, "model_agreement_sha256"),
+        body.agreement_sha256,
+        body.model_agreement_sha256,
     )
     accept_agreement(db.session, user, tier, principal, model_ref=model.ref)
     accepted = [
@@ -162,30 +181,36 @@ def accept(namespace: str, name: str) -> tuple[Response, int]:
 
 
 @api_v1.get("/me/access")
+@declare("access", answers(200, shapes.MyAccess, (*AUTH, 503)))
 def my_access() -> Response:
+    """The caller's applications, grants, organisations and agreements."""
     _, user = signed_in_user(write=False)
     return jsonify(reports.my_access(db.session, user.id, current_runtime().tiers))
 
 
 @api_v1.post("/grants/<int:grant_id>/renew")
+@declare("access", answers(201, shapes.Application, WRITE), json=shapes.RenewRequest)
 def renew(grant_id: int) -> tuple[Response, int]:
+    """Apply to renew one's own model grant."""
     principal, _ = signed_in_user(write=True)
-    data = json_body() if request.content_length else {}
+    body = read_body(shapes.RenewRequest, json_body() if request.content_length else {})
     application = apps.renew(
         db.session,
         current_runtime().tiers,
         grant_id,
         principal,
-        answers=data.get("answers"),
-        agreement_sha256=_optional_str(data, "agreement_sha256"),
-        model_agreement_sha256=_optional_str(data, "model_agreement_sha256"),
+        answers=body.answers,
+        agreement_sha256=body.agreement_sha256,
+        model_agreement_sha256=body.model_agreement_sha256,
     )
     return jsonify(_app_json(application)), 201
 
 
 @api_v1.post("/grants/<int:grant_id>/revoke")
 @api_v1.delete("/grants/<int:grant_id>")
+@declare("access", answers(200, shapes.RevokedGrant, (*AUTH, 404, 409, 503)))
 def revoke(grant_id: int) -> Response:
+    """Revoke a grant (reviewers); DELETE /grants/{grant_id} is the same."""
     principal, _ = signed_in_user(write=True)
     if not principal.roles & apps.REVIEWERS:
         raise NotFound(f"No live grant {grant_id}.", code="grant_not_found")
@@ -193,39 +218,49 @@ def revoke(grant_id: int) -> Response:
     return jsonify({"id": grant.id, "revoked_at": reports.iso(grant.revoked_at)})
 
 
+ORGANISATION = staff_shapes.Organisation
+
+
 @api_v1.post("/orgs")
+@declare(
+    "organisations",
+    answers(201, ORGANISATION, WRITE),
+    json=staff_shapes.OrganisationRequest,
+)
 def create_org() -> tuple[Response, int]:
+    """Create a partner organisation (admin)."""
     principal, _ = signed_in_user(write=True)
-    data = json_body()
-    tier = require_tier(current_runtime().tiers, _optional_str(data, "tier") or "vetted_partner")
-    org = orgs.create_org(
-        db.session,
-        string_field(data, "slug", required=True) or "",
-        string_field(data, "name", required=True) or "",
-        tier,
-        principal,
-    )
+    body = read_body(staff_shapes.OrganisationRequest)
+    tier = require_tier(current_runtime().tiers, body.tier or "vetted_partner")
+    org = orgs.create_org(db.session, body.slug, body.name, tier, principal)
     return jsonify(org_json(org)), 201
 
 
 @api_v1.get("/orgs/<slug>")
+@declare("organisations", answers(200, ORGANISATION, (*AUTH, 404, 503)))
 def show_org(slug: str) -> Response:
+    """An organisation, its agreement and members (admin or its managers)."""
     principal, _ = signed_in_user(write=False)
     return jsonify(org_json(orgs.visible_org(db.session, slug, principal)))
 
 
 @api_v1.post("/orgs/<slug>/members")
+@declare("organisations", answers(201, ORGANISATION, WRITE), json=staff_shapes.MemberRequest)
 def add_member(slug: str) -> tuple[Response, int]:
+    """Add a user, by e-mail, to an organisation."""
     principal, _ = signed_in_user(write=True)
     data = json_body()
     org = orgs.visible_org(db.session, slug, principal)
-    user = get_user(db.session, string_field(data, "email", required=True) or "")
-    orgs.add_member(db.session, org, user, principal, _optional_str(data, "role") or "member")
+    body = read_body(staff_shapes.MemberRequest, data)
+    user = get_user(db.session, body.email)
+    orgs.add_member(db.session, org, user, principal, body.role or "member")
     return jsonify(org_json(org)), 201
 
 
 @api_v1.delete("/orgs/<slug>/members/<int:user_id>")
+@declare("organisations", answers(200, ORGANISATION, (*AUTH, 404, 409, 503)))
 def remove_member(slug: str, user_id: int) -> Response:
+    """Remove a member from an organisation."""
     principal, _ = signed_in_user(write=True)
     org = orgs.visible_org(db.session, slug, principal)
     user = db.session.get(User, user_id)
@@ -236,16 +271,19 @@ def remove_member(slug: str, user_id: int) -> Response:
 
 
 @api_v1.post("/orgs/<slug>/agreement")
+@declare("organisations", answers(201, ORGANISATION, WRITE), json=staff_shapes.SignatureRequest)
 def sign_org_agreement(slug: str) -> tuple[Response, int]:
+    """Record the organisation's signed agreement (admin)."""
     principal, _ = signed_in_user(write=True)
     data = json_body()
     org = orgs.visible_org(db.session, slug, principal)
+    body = read_body(staff_shapes.SignatureRequest, data)
     tier = require_tier(current_runtime().tiers, org.tier)
     orgs.sign_agreement(
         db.session,
         org,
         tier,
-        signed_by=string_field(data, "signed_by", required=True) or "",
+        signed_by=body.signed_by,
         actor=principal,
     )
     return jsonify(org_json(org)), 201
@@ -275,13 +313,16 @@ def org_json(org: Any) -> dict[str, Any]:
 
 
 @api_v1.post("/webhooks")
+@declare(
+    "webhooks",
+    answers(201, staff_shapes.WebhookWithSecret, (*AUTH, 409, 413, 503)),
+    json=staff_shapes.WebhookRequest,
+)
 def create_webhook() -> tuple[Response, int]:
+    """Create a webhook; its signing secret is shown only in this answer (admin)."""
     principal, _ = signed_in_user(write=True)
-    data = json_body()
-    events = data.get("events")
-    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise BadRequest("'events' must be a list of event tags.", code="invalid_events")
-    url = string_field(data, "url", required=True) or ""
+    body = read_body(staff_shapes.WebhookRequest)
+    url, events = body.url, body.events
     try:
         urlsplit(url).port  # noqa: B018  (a malformed host or port raises ValueError)
     except ValueError:
@@ -294,7 +335,9 @@ def create_webhook() -> tuple[Response, int]:
 
 
 @api_v1.get("/webhooks")
+@declare("webhooks", answers(200, staff_shapes.WebhookList, (*AUTH, 503)))
 def list_webhooks() -> Response:
+    """Webhooks and their recent deliveries (admin)."""
     principal, _ = signed_in_user(write=False)
     if "admin" not in principal.roles:
         raise Forbidden("Only admin staff may see webhooks.", code="forbidden")
@@ -325,7 +368,13 @@ def hook_json(hook: Any) -> dict[str, Any]:
 
 
 @api_v1.get("/reports/access")
+@declare(
+    "access",
+    answers(200, staff_shapes.AccessReport, (*AUTH, 503)),
+    query=staff_shapes.ReportQuery,
+)
 def access_report() -> Response:
+    """Who holds what (reviewers and auditors see everyone; others themselves)."""
     principal, _ = signed_in_user(write=False)
     rows = reports.access_report(db.session, principal)
     fmt = request.args.get("format", "json")

@@ -10,6 +10,10 @@ from flask import Response, jsonify, request
 from distserver import guards
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.api.schemas import audit as shapes
+from distserver.api.schemas import common
+from distserver.api.schemas.common import AUTH, PUBLIC, answers
+from distserver.api.spec import declare
 from distserver.app_runtime import current_runtime
 from distserver.audit.checkpoints import format_utc, key_id, public_key_pem
 from distserver.audit.keys import signing_key
@@ -26,9 +30,9 @@ from distserver.extensions import db
 from distserver.inputs import int_arg
 from distserver.paging import Keyset
 
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+DEFAULT_LIMIT, MAX_LIMIT = shapes.DEFAULT_LIMIT, shapes.MAX_LIMIT
 # Seqs and ids are 64-bit keys; a larger number would overflow the database driver.
-MAX_KEY = 2**63 - 1
+MAX_KEY = common.MAX_KEY
 
 
 def _key():  # type: ignore[no-untyped-def]
@@ -68,8 +72,9 @@ def _event_json(event: AuditEvent, seal: AuditSeal | None) -> dict[str, Any]:
 
 
 @api_v1.get("/audit/events")
+@declare("audit", answers(200, shapes.EventsPage, (*AUTH, 503)), query=shapes.EventsQuery)
 def audit_events() -> Response:
-    """Events newest-first by id; `next` is the cursor for the following page."""
+    """Audit events newest first, filtered; `next` is the cursor of the following page."""
     require_auditor(current_principal())
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     cursor = _int_arg("cursor", None, 1, MAX_KEY)
@@ -83,8 +88,14 @@ def audit_events() -> Response:
 
 
 @api_v1.get("/audit/checkpoints")
+@declare(
+    "audit",
+    answers(200, shapes.Checkpoints, (400, 401, 403, 503)),
+    query=shapes.CheckpointsQuery,
+    security=PUBLIC,
+)
 def audit_checkpoints() -> Response:
-    """Public: signed chain heads, oldest first, for anyone to keep copies."""
+    """Signed chain heads, oldest first, and the key that verifies them (anyone)."""
     after = _int_arg("after", -1, -1, MAX_KEY)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     found = checkpoints(db.session, after=after if after is not None else -1, limit=limit)
@@ -100,6 +111,7 @@ def audit_checkpoints() -> Response:
 
 
 @api_v1.get("/receipts/<link_id>")
+@declare("audit", answers(200, shapes.Receipt, (*AUTH, 404, 503)))
 def download_receipt(link_id: str) -> Response:
     """The signed receipt of one of the caller's download links."""
     principal = guards.principal()

@@ -24,6 +24,9 @@ from distserver import guards
 from distserver.access.policy import lists_files, may_see
 from distserver.accounts.sessions import current_principal
 from distserver.api import api_v1
+from distserver.api.schemas.catalog import ModelDetail, ModelList
+from distserver.api.schemas.common import MODEL_READ, PUBLIC, answers
+from distserver.api.spec import declare
 from distserver.app_runtime import current_runtime
 from distserver.catalog.services import list_models, main_revision
 from distserver.downloads.services import locate
@@ -34,7 +37,9 @@ from distserver.releases.services import model_facts
 
 
 @api_v1.get("/models")
+@declare("catalog", answers(200, ModelList, (400, 401, 403, 503)), security=PUBLIC)
 def models_index() -> Response:
+    """Models visible to the caller, with stage and admitted tiers."""
     rt = current_runtime()
     principal = current_principal()
     out: list[dict[str, Any]] = []
@@ -54,7 +59,9 @@ def models_index() -> Response:
 
 
 @api_v1.get("/models/<namespace>/<name>")
+@declare("catalog", answers(200, ModelDetail, MODEL_READ), security=PUBLIC)
 def model_detail(namespace: str, name: str) -> Response:
+    """Stage, tiers, files of main and the caller's access decision."""
     rt = current_runtime()
     principal = current_principal()
     target = locate(db.session, namespace, name, "main", None)

@@ -11,15 +11,20 @@ from distserver.access import webhooks
 from distserver.accounts.models import User
 from distserver.api import api_v1
 from distserver.api.applications_views import hook_json, org_json, signed_in_user
-from distserver.api.links_views import json_body, string_field
+from distserver.api.bodies import read_body
+from distserver.api.schemas.common import WRITE, answers
+from distserver.api.schemas.staff import Organisation, Redelivery, RoleRequest, WebhookWithSecret
+from distserver.api.spec import declare
 from distserver.errors import NotFound
 from distserver.extensions import db
 
 
 @api_v1.patch("/orgs/<slug>/members/<int:user_id>")
+@declare("organisations", answers(200, Organisation, WRITE), json=RoleRequest)
 def change_member_role(slug: str, user_id: int) -> Response:
+    """Make a member a manager, or a manager a member (admin)."""
     principal, _ = signed_in_user(write=True)
-    role = string_field(json_body(), "role", required=True) or ""
+    role = read_body(RoleRequest).role
     org = orgs.visible_org(db.session, slug, principal)
     user = db.session.get(User, user_id)
     if user is None:
@@ -29,7 +34,9 @@ def change_member_role(slug: str, user_id: int) -> Response:
 
 
 @api_v1.post("/webhooks/<int:webhook_id>/rotate-secret")
+@declare("webhooks", answers(200, WebhookWithSecret, (400, 401, 403, 404, 409, 503)))
 def rotate_webhook_secret(webhook_id: int) -> Response:
+    """Give the webhook a new signing secret, shown only in this answer (admin)."""
     principal, _ = signed_in_user(write=True)
     hook, secret = webhooks.rotate_secret(db.session, webhook_id, principal)
     # The new secret is shown this once, to configure the receiver.
@@ -37,7 +44,9 @@ def rotate_webhook_secret(webhook_id: int) -> Response:
 
 
 @api_v1.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
+@declare("webhooks", answers(201, Redelivery, (400, 401, 403, 404, 409, 503)))
 def redeliver_webhook(webhook_id: int, delivery_id: int) -> tuple[Response, int]:
+    """Send a past delivery's event again, as a new delivery (admin)."""
     principal, _ = signed_in_user(write=True)
     copy = webhooks.redeliver(db.session, webhook_id, delivery_id, principal)
     return jsonify(

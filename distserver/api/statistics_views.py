@@ -11,6 +11,9 @@ from flask import Response, jsonify, request
 
 from distserver.api import api_v1
 from distserver.api.release_views import release_staff_model
+from distserver.api.schemas.common import MODEL_READ, answers
+from distserver.api.schemas.releases import Statistics, StatisticsQuery
+from distserver.api.spec import declare
 from distserver.audit.queries import DailyCount
 from distserver.downloads.statistics import (
     DEFAULT_DAYS,
@@ -60,7 +63,11 @@ def statistics_json(stats: ModelStatistics) -> dict[str, Any]:
 
 
 @api_v1.get("/models/<namespace>/<name>/statistics")
+@declare("releases", answers(200, Statistics, MODEL_READ), query=StatisticsQuery)
 def model_statistics_view(namespace: str, name: str) -> Response:
+    """Download statistics counted from the audit log's issued links over the last
+    `days` UTC days (safety, admin, auditor): per day by tier and by door, unique
+    recipients, top files."""
     _, model = release_staff_model(namespace, name, write=False)
     days = int_arg(request.args, "days", DEFAULT_DAYS, 1, MAX_DAYS) or DEFAULT_DAYS
     return jsonify(statistics_json(model_statistics(db.session, model.ref, days=days)))

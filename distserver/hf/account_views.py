@@ -16,6 +16,7 @@ from distserver.accounts.sessions import current_principal
 from distserver.errors import Unauthorized
 from distserver.extensions import db
 from distserver.hf import hf
+from distserver.hf.shapes import WhoAmI
 
 
 @hf.get("/api/whoami-v2")
@@ -33,22 +34,21 @@ def whoami_view() -> Response:
         .where(Membership.user_id == user.id)
         .order_by(Organization.slug)
     )
-    return jsonify(
-        {
-            "type": "user",
-            "id": str(user.id),
-            "name": user.email,
-            "fullname": user.display_name or user.email,
-            "email": user.email,
-            "emailVerified": user.email_verified_at is not None,
-            "isPro": False,
-            "orgs": [{"type": "org", "name": slug, "fullname": title} for slug, title in orgs],
-            "auth": {
-                "type": "access_token",
-                "accessToken": {
-                    "displayName": token.name,
-                    "role": "write" if "manage" in token.scopes.split() else "read",
-                },
+    answer: WhoAmI = {
+        "type": "user",
+        "id": str(user.id),
+        "name": user.email,
+        "fullname": user.display_name or user.email,
+        "email": user.email,
+        "emailVerified": user.email_verified_at is not None,
+        "isPro": False,
+        "orgs": [{"type": "org", "name": slug, "fullname": title} for slug, title in orgs],
+        "auth": {
+            "type": "access_token",
+            "accessToken": {
+                "displayName": token.name,
+                "role": "write" if "manage" in token.scopes.split() else "read",
             },
-        }
-    )
+        },
+    }
+    return jsonify(answer)

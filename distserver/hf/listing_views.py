@@ -9,7 +9,7 @@ most first, as the Hub sorts), `limit` (the page size, at most PAGE_SIZE), `full
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
 
 from flask import Response, jsonify, request
 
@@ -23,6 +23,7 @@ from distserver.extensions import db
 from distserver.hf import hf
 from distserver.hf.paging import flag, link_next, page_offset
 from distserver.hf.serializers import model_info
+from distserver.hf.shapes import ModelInfo
 from distserver.releases.services import model_facts
 
 PAGE_SIZE = 1000
@@ -46,7 +47,7 @@ def list_models_view() -> Response:
         raise BadRequest("limit is at least 1.", code="invalid_limit")
     full = flag(request.args.get("full"))
 
-    listed: list[dict[str, Any]] = []
+    listed: list[ModelInfo] = []
     for model in list_models(db.session):
         if author and model.namespace != author:
             continue
@@ -64,7 +65,7 @@ def list_models_view() -> Response:
         info["downloads"] = counts[info["id"]]
     listed.sort(key=lambda i: i["id"])
     if sort in ("lastModified", "createdAt", "downloads", "likes"):
-        listed.sort(key=lambda i: i[sort], reverse=True)  # stable: ties stay by id
+        listed.sort(key=itemgetter(sort), reverse=True)  # stable: ties stay by id
 
     offset = page_offset()
     response = jsonify(listed[offset : offset + size])

@@ -24,6 +24,7 @@ from distserver.accounts.sessions import current_principal
 from distserver.downloads.services import AccessDenied
 from distserver.errors import DistserverError
 from distserver.fingerprint.preparation import CopyInPreparation
+from distserver.hf.shapes import HubError
 from distserver.identity import Principal
 
 MISSING_CODES = {
@@ -52,7 +53,8 @@ def hub_error(
     header: str | None = None,
     commit: str | None = None,
 ) -> Response:
-    response = jsonify({"error": message})
+    body: HubError = {"error": message}
+    response = jsonify(body)
     response.status_code = status
     if code:
         response.headers["X-Error-Code"] = code

@@ -26,6 +26,7 @@ from distserver.hf.lookup import find_visible, require_standing
 from distserver.hf.paging import flag, link_next, page_offset
 from distserver.hf.refusals import COMMIT_KEY, hub_error
 from distserver.hf.serializers import commit_entry, path_entries
+from distserver.hf.shapes import GitRef, Refs
 
 # The Hub's page size for commit listings.
 COMMITS_PAGE_SIZE = 50
@@ -38,14 +39,15 @@ def refs_view(namespace: str, name: str) -> Response:
     """Branches (only `main`: the newest revision) and tags, as git refs."""
     found = find_visible(db.session, current_runtime(), current_principal(), namespace, name, None)
     main = main_revision(db.session, found.model)
-    branches = (
+    branches: list[GitRef] = (
         [{"name": "main", "ref": "refs/heads/main", "targetCommit": main.commit}] if main else []
     )
-    tags = [
+    tags: list[GitRef] = [
         {"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit}
         for tag, commit in model_tags(db.session, found.model)
     ]
-    return jsonify({"branches": branches, "converts": [], "tags": tags, "pullRequests": []})
+    refs: Refs = {"branches": branches, "converts": [], "tags": tags, "pullRequests": []}
+    return jsonify(refs)
 
 
 @hf.get("/api/models/<namespace>/<name>/commits/<rev>")

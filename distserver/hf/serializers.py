@@ -22,6 +22,7 @@ from flask import current_app
 from distserver.access.policy import ModelFacts
 from distserver.access.tiers import Tier
 from distserver.catalog.models import File, Model, Revision
+from distserver.hf.shapes import CommitEntry, LastCommit, LfsInfo, ModelInfo, Sibling, TreeEntry
 
 LFS_SPEC = "https://git-lfs.github.com/spec/v1"
 Served = Mapping[str, tuple[str, int]]
@@ -56,7 +57,7 @@ def git_blob_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def lfs_info(file: File, served: Served | None = None) -> dict[str, Any]:
+def lfs_info(file: File, served: Served | None = None) -> LfsInfo:
     sha, size = served_as(file, served)
     return {"oid": sha, "size": size, "pointerSize": len(lfs_pointer(sha, size))}
 
@@ -106,14 +107,14 @@ def model_info(
     served: Served | None = None,
     listed: bool = True,
     downloads: int = 0,
-) -> dict[str, Any]:
+) -> ModelInfo:
     """`GET /api/models/{id}` as the Hub answers it (the fields clients read).
     With `listed` false (the caller's stage does not admit them) no siblings;
     `downloads` is the count over the last 30 days (downloads.counts)."""
     files: Sequence[File] = revision.files if revision and listed else ()
-    siblings: list[dict[str, Any]] = []
+    siblings: list[Sibling] = []
     for f in files:
-        entry: dict[str, Any] = {"rfilename": f.path}
+        entry: Sibling = {"rfilename": f.path}
         if blobs:
             sha, size = served_as(f, served)
             entry["size"] = size
@@ -124,7 +125,7 @@ def model_info(
                 "pointerSize": len(lfs_pointer(sha, size)),
             }
         siblings.append(entry)
-    info: dict[str, Any] = {
+    info: ModelInfo = {
         "_id": opaque_model_id(model),
         "id": model.ref,
         "modelId": model.ref,
@@ -152,7 +153,7 @@ def tree_entries(
     recursive: bool,
     expand: bool = False,
     served: Served | None = None,
-) -> list[dict[str, Any]] | None:
+) -> list[TreeEntry] | None:
     """Entries under folder `base` ("" for the root), sorted by path: files, and the
     folders that lead to them (every level when recursive, the next one otherwise).
     None when `base` is not a folder of the revision."""
@@ -161,7 +162,7 @@ def tree_entries(
     if base and not under:
         return None
     folders: set[str] = set()
-    entries: list[dict[str, Any]] = []
+    entries: list[TreeEntry] = []
     for f in under:
         parts = f.path[len(prefix) :].split("/")
         if recursive:
@@ -174,21 +175,21 @@ def tree_entries(
     return sorted(entries, key=lambda e: e["path"])
 
 
-def page_after(entries: Iterable[dict[str, Any]], cursor: str, size: int) -> list[dict[str, Any]]:
+def page_after(entries: Iterable[TreeEntry], cursor: str, size: int) -> list[TreeEntry]:
     """Up to `size` entries whose path sorts after `cursor` (a path of the last page)."""
     remaining = [e for e in entries if e["path"] > cursor] if cursor else list(entries)
     return remaining[:size]
 
 
-def _last_commit(revision: Revision) -> dict[str, Any]:
+def _last_commit(revision: Revision) -> LastCommit:
     return {"id": revision.commit, "title": revision.message, "date": iso(revision.published_at)}
 
 
 def _file_entry(
     f: File, revision: Revision, expand: bool, served: Served | None = None
-) -> dict[str, Any]:
+) -> TreeEntry:
     sha, size = served_as(f, served)
-    entry: dict[str, Any] = {
+    entry: TreeEntry = {
         "type": "file",
         "path": f.path,
         "size": size,
@@ -200,9 +201,9 @@ def _file_entry(
     return entry
 
 
-def _folder_entry(path: str, revision: Revision, expand: bool) -> dict[str, Any]:
+def _folder_entry(path: str, revision: Revision, expand: bool) -> TreeEntry:
     oid = hashlib.sha1(f"{revision.commit}:{path}".encode(), usedforsecurity=False).hexdigest()
-    entry: dict[str, Any] = {"type": "directory", "path": path, "size": 0, "oid": oid}
+    entry: TreeEntry = {"type": "directory", "path": path, "size": 0, "oid": oid}
     if expand:
         entry["lastCommit"] = _last_commit(revision)
     return entry
@@ -214,11 +215,11 @@ def path_entries(
     *,
     expand: bool = False,
     served: Served | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TreeEntry]:
     """`paths-info`: the entry of each asked path that is a file or a folder of the
     revision, in the order asked; paths that are neither are left out (as the Hub does)."""
     files = {f.path: f for f in revision.files}
-    out: list[dict[str, Any]] = []
+    out: list[TreeEntry] = []
     for path in dict.fromkeys(p.strip("/") for p in paths):
         if path in files:
             out.append(_file_entry(files[path], revision, expand, served))
@@ -227,7 +228,7 @@ def path_entries(
     return out
 
 
-def commit_entry(revision: Revision, author: str) -> dict[str, Any]:
+def commit_entry(revision: Revision, author: str) -> CommitEntry:
     """One item of `commits/{rev}`: a published revision as a git commit."""
     title, _, rest = (revision.message or "").partition("\n")
     return {

@@ -1,7 +1,8 @@
 """GET /api/v1/openapi.json: a valid OpenAPI 3.1 document that matches the routes of
 api_v1 exactly, and schemathesis fuzzing of every operation it lists against a live
 loopback server: never a 5xx, every 4xx in the JSON error shape without a stack trace,
-and nothing changed that the caller may not change."""
+every answer as the document says (its status, content type and body schema), and
+nothing changed that the caller may not change."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from distserver.access.models import Application, Grant
 from distserver.accounts.services import create_token
@@ -40,6 +46,12 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 MAX_EXAMPLES = 25
 # The whole fuzzing run is bounded; pytest-timeout is the hard stop.
 FUZZ_BUDGET_S = 420
+# Each answer is checked against the document: its status and content type, and a
+# success body against its schema, so a view and the shape it declares
+# (distserver/api/schemas/) cannot drift apart unnoticed. A 4xx body is checked by
+# error_shape, more strictly than the Error schema would, and without a schema
+# validation per answer (most answers are refusals; it would cost more than the call).
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 
 
 @pytest.fixture
@@ -212,7 +224,8 @@ def fuzz_operation(
             tally.cases[case.operation.label] += 1
             tally.statuses[response.status_code] += 1
             try:
-                case.validate_response(response, checks=[not_a_server_error, error_shape])
+                body_check = [response_schema_conformance] if response.status_code < 400 else []
+                case.validate_response(response, checks=[*CHECKS, *body_check, error_shape])
             except (AssertionError, FailureGroup) as exc:
                 curl = case.as_curl_command(headers=headers, base_url=base_url)
                 body = response.text[:300]
@@ -251,7 +264,7 @@ def snapshot(world: World, models: list[Any]) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(FUZZ_BUDGET_S + 120)
-def test_schemathesis_fuzzing_finds_no_server_error_and_changes_nothing(
+def test_schemathesis_fuzzing_finds_no_server_error_nor_drift_and_changes_nothing(
     live: tuple[Flask, LiveServer, World],
 ) -> None:
     _app, server, world = live
@@ -306,3 +319,40 @@ def test_schemathesis_fuzzing_finds_no_server_error_and_changes_nothing(
     issued = [e.link_id for e in world.events("download:link:issued")]
     assert len(issued) == len(set(issued)) == len(links)
     assert set(issued) == links
+
+
+def test_success_answers_match_the_shapes_the_document_declares(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """The answers with the most fields, each checked against the document as the fuzz
+    test does (quickly, and with the fields a fuzzer rarely reaches filled in)."""
+    app = make_app("sqlite")
+    with app.app_context():
+        world = World(app, tmp_path / "sources")
+        world.model("acme/llm", stage="general-availability")
+        alice = world.person("alice@example.org", tiers=("researcher",))
+        token = create_token(db.session, alice.user, name="t", scopes=("read", "manage")).raw
+        eve = world.person("eve@example.org", roles=("auditor", "admin", "safety"))
+        schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+        model = {"namespace": "acme", "name": "llm"}
+        calls = [
+            ("/api/v1/models", "GET", token, {}, None),
+            ("/api/v1/models/{namespace}/{name}", "GET", token, model, None),
+            ("/api/v1/models/{namespace}/{name}/links", "POST", token, model, "config.json"),
+            ("/api/v1/me/access", "GET", token, {}, None),
+            ("/api/v1/models/{namespace}/{name}/gate", "GET", eve.token, model, None),
+            ("/api/v1/models/{namespace}/{name}/timeline", "GET", eve.token, model, None),
+            ("/api/v1/models/{namespace}/{name}/statistics", "GET", eve.token, model, None),
+            ("/api/v1/models/{namespace}/{name}/copies", "GET", eve.token, model, None),
+            ("/api/v1/audit/events", "GET", eve.token, {}, None),
+            ("/api/v1/webhooks", "GET", eve.token, {}, None),
+        ]
+        for path, method, bearer, parameters, file in calls:
+            case = schema[path][method].Case(
+                path_parameters=parameters,
+                headers={"Authorization": f"Bearer {bearer}"},
+                **({"body": {"path": file}, "media_type": "application/json"} if file else {}),
+            )
+            response = case.call()
+            assert response.status_code < 300, (path, response.text[:300])
+            case.validate_response(response, checks=[*CHECKS, response_schema_conformance])

@@ -59,7 +59,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 LINKS_ENDPOINT = "api_v1.create_link"
 RESOLVE_ENDPOINT = "hf.resolve_view"
-# The links view's body cap (api.links_views.MAX_BODY); a larger or chunked body is
+# The links view's body cap (api.bodies.MAX_BODY); a larger or chunked body is
 # the view's to refuse.
 MAX_BODY = 16 * 1024
 MATCH_CACHE = 4096  # paths whose URL match is remembered

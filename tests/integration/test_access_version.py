@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from distserver.access.organizations import add_member, create_org, sign_agreement
 from distserver.access.services import accept_agreement, add_grant, revoke_grants
 from distserver.accounts.admin import change_role, suspend_user
 from distserver.accounts.models import ApiToken
@@ -25,7 +24,7 @@ from distserver.downloads import fastcache, fastdb
 from distserver.extensions import db
 from distserver.identity import SYSTEM
 from distserver.releases.services import demote, halt, resume
-from tests.support.access_changes import model, user
+from tests.support.access_changes import join_partner_org, model, user
 from tests.support.world import World
 
 ASK = {"path": "config.json"}
@@ -47,13 +46,7 @@ def version() -> int:
 
 
 def _org_agreement(email: str) -> None:
-    tier = current_runtime().tiers["vetted_partner"]
-    org = create_org(db.session, "partner-co", "Partner Co", tier, SYSTEM)
-    sign_agreement(
-        db.session, org, tier, signed_by="CEO", actor=SYSTEM,
-        expires_at=utcnow() + timedelta(days=30),
-    )  # fmt: skip
-    add_member(db.session, org, user(email), SYSTEM)
+    join_partner_org(user(email))
 
 
 def _token_expiry(email: str) -> None:

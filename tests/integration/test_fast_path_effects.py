@@ -15,7 +15,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,14 @@ import pytest
 from flask import Flask
 
 from distserver import create_app
-from distserver.access.organizations import add_member, create_org, sign_agreement
 from distserver.access.services import accept_agreement
 from distserver.accounts.services import principal_for
 from distserver.app_runtime import current_runtime
 from distserver.config import PROJECT_DIR
-from distserver.db import utcnow
 from distserver.downloads import fastcache, fastdb, fastpath
 from distserver.extensions import db
-from distserver.identity import SYSTEM
 from tests.support import access_changes
-from tests.support.access_changes import CASES, TOKEN_CASES
+from tests.support.access_changes import CASES, TOKEN_CASES, join_partner_org
 from tests.support.databases import TEST_SECRET
 from tests.support.tiers import tiers_with
 from tests.support.world import Person, World
@@ -120,13 +116,8 @@ def _seeded(world: World, case: str) -> Person:
         return world.person(email, roles=("safety",))
     if case == "organisation agreement ending":
         person = world.person(email)
+        join_partner_org(person.user)
         tier = current_runtime().tiers["vetted_partner"]
-        org = create_org(db.session, "partner-co", "Partner Co", tier, SYSTEM)
-        sign_agreement(
-            db.session, org, tier, signed_by="CEO", actor=SYSTEM,
-            expires_at=utcnow() + timedelta(days=30),
-        )  # fmt: skip
-        add_member(db.session, org, person.user, SYSTEM)
         accept_agreement(db.session, person.user, tier, principal_for(person.user, "t"))
         return person
     return world.person(email, tiers=("researcher",))

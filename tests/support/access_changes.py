@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
+from distserver.access.organizations import add_member, create_org, sign_agreement
 from distserver.access.services import revoke_grants
 from distserver.accounts.admin import change_role, suspend_user
 from distserver.accounts.models import ApiToken, User
@@ -35,6 +36,17 @@ TOKEN_CASES: dict[str, tuple[int, str]] = {
     "token expiry": (401, "token_expired"),
     "suspension": (403, "suspended"),
 }
+
+
+def join_partner_org(member: User) -> None:
+    """`member` joins a partner organisation whose vetted_partner agreement runs 30 days."""
+    tier = current_runtime().tiers["vetted_partner"]
+    org = create_org(db.session, "partner-co", "Partner Co", tier, SYSTEM)
+    sign_agreement(
+        db.session, org, tier, signed_by="CEO", actor=SYSTEM,
+        expires_at=utcnow() + timedelta(days=30),
+    )  # fmt: skip
+    add_member(db.session, org, member, SYSTEM)
 
 
 def user(email: str) -> User:

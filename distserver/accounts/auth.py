@@ -40,20 +40,20 @@ DUMMY_HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$j5cHGOdARiEkKj85ZKvMXg"
     "$m7re5BjX3GsooOGTonl5J87fHRWgRJq4K8IJgESnz1c"
 )
-# The dummy hash of each PASSWORD_HASH_COST, made on first use (apps of one process,
-# as in the tests, may hash at different costs).
-_dummy_hashes: dict[str, str] = {}
+# The same for each PASSWORD_HASH_COST ("minimal": the tests' cost).
+DUMMY_HASHES = {"rfc9106": DUMMY_HASH, "minimal": "$argon2id$v=19$m=8,t=1,p=1$XSzCWil8d+c$EZuYCg"}
+_fresh_dummies: dict[str, str] = {}
 
 
 def _dummy() -> str:
-    """DUMMY_HASH, or (if the current parameters are others, as a new argon2-cffi's or
-    PASSWORD_HASH_COST's may be, so that verifying it would cost something else) one
-    made with the current parameters."""
+    """The dummy hash of the current PASSWORD_HASH_COST, or (if a new argon2-cffi hashes
+    with other parameters, so that verifying it would cost something else) one made
+    with the current parameters."""
     cost = hash_cost()
-    if cost not in _dummy_hashes:
-        fresh = needs_rehash(DUMMY_HASH)
-        _dummy_hashes[cost] = hash_password("not-a-real-password") if fresh else DUMMY_HASH
-    return _dummy_hashes[cost]
+    if cost not in _fresh_dummies:
+        kept = DUMMY_HASHES[cost]
+        _fresh_dummies[cost] = hash_password("not-a-real-password") if needs_rehash(kept) else kept
+    return _fresh_dummies[cost]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from distserver.paths import CONFIG_DIR, PROJECT_DIR, TIERS_DIR
 __all__ = ["PROJECT_DIR", "ConfigError", "load_settings"]
 ENVIRONMENTS = ("production", "development", "testing")
 STORAGE_BACKENDS = ("local", "s3")
+PASSWORD_HASH_COSTS = ("rfc9106", "minimal")  # distserver/accounts/passwords.py
 WEAK_SECRETS = {"", "dev", "changeme", "secret", "development", "you-will-never-guess"}
 MIN_SECRET_LENGTH = 32
 # Where the server is reached when EXTERNAL_URL is not set: the Flask test client's
@@ -119,6 +120,8 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     if storage == "s3" and not settings.get("S3_BUCKET"):
         raise ConfigError("DISTSERVER_STORAGE=s3 needs DISTSERVER_S3_BUCKET")
 
+    _check_password_hash_cost(settings)
+
     url = str(settings.get("DATABASE_URL") or "")
     if not url:
         url = f"sqlite:///{instance / 'distserver.sqlite3'}"
@@ -143,6 +146,20 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
     parse_networks(settings.get("WEBHOOK_ALLOWED_NETWORKS"))  # a bad CIDR stops start-up
     return settings
+
+
+def _check_password_hash_cost(settings: dict[str, Any]) -> None:
+    cost = str(settings.get("PASSWORD_HASH_COST") or "rfc9106")
+    if cost not in PASSWORD_HASH_COSTS:
+        raise ConfigError(
+            f"DISTSERVER_PASSWORD_HASH_COST={cost!r}: use one of {', '.join(PASSWORD_HASH_COSTS)}"
+        )
+    if cost != "rfc9106" and settings["ENV"] == "production":
+        raise ConfigError(
+            f"DISTSERVER_PASSWORD_HASH_COST={cost!r} is for tests only: production hashes "
+            "passwords at 'rfc9106'"
+        )
+    settings["PASSWORD_HASH_COST"] = cost
 
 
 def _check_database_url(url: str) -> None:

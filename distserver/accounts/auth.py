@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distserver.accounts.models import ApiToken, User
-from distserver.accounts.passwords import hash_password, needs_rehash, verify_password
+from distserver.accounts.passwords import hash_cost, hash_password, needs_rehash, verify_password
 from distserver.accounts.services import create_user, normalise_email, principal_for
 from distserver.audit.service import record
 from distserver.audit.tags import EventTag
@@ -40,16 +40,20 @@ DUMMY_HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$j5cHGOdARiEkKj85ZKvMXg"
     "$m7re5BjX3GsooOGTonl5J87fHRWgRJq4K8IJgESnz1c"
 )
-_dummy_hash: list[str] = []
+# The same for each PASSWORD_HASH_COST ("minimal": the tests' cost).
+DUMMY_HASHES = {"rfc9106": DUMMY_HASH, "minimal": "$argon2id$v=19$m=8,t=1,p=1$XSzCWil8d+c$EZuYCg"}
+_fresh_dummies: dict[str, str] = {}
 
 
 def _dummy() -> str:
-    """DUMMY_HASH, or (if a new argon2-cffi hashes with other parameters, so that
-    verifying it would cost something else) one made with the current parameters."""
-    if not _dummy_hash:
-        fresh = needs_rehash(DUMMY_HASH)
-        _dummy_hash.append(hash_password("not-a-real-password") if fresh else DUMMY_HASH)
-    return _dummy_hash[0]
+    """The dummy hash of the current PASSWORD_HASH_COST, or (if a new argon2-cffi hashes
+    with other parameters, so that verifying it would cost something else) one made
+    with the current parameters."""
+    cost = hash_cost()
+    if cost not in _fresh_dummies:
+        kept = DUMMY_HASHES[cost]
+        _fresh_dummies[cost] = hash_password("not-a-real-password") if needs_rehash(kept) else kept
+    return _fresh_dummies[cost]
 
 
 @dataclass(frozen=True)

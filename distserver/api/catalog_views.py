@@ -64,7 +64,7 @@ def model_detail(namespace: str, name: str) -> Response:
     decision = model_access(db.session, rt, principal, target.model)
     # The file list only for callers the stage admits (access.policy.lists_files).
     files = revision.files if revision and lists_files(decision) else []
-    marked, copies = recipient_copies(db.session, rt, principal, target.model, files)
+    marked, copies = recipient_copies(db.session, rt, principal, target.model, files, decision)
     listed: list[dict[str, Any]] = []
     for f in files:
         entry: dict[str, Any] = {"path": f.path, "size": f.size, "sha256": f.sha256}

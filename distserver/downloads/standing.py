@@ -25,12 +25,19 @@ def model_access(session: Session, rt: Runtime, principal: Principal, model: Mod
 
 
 def recipient_copies(
-    session: Session, rt: Runtime, principal: Principal, model: Model, files: list[File]
+    session: Session,
+    rt: Runtime,
+    principal: Principal,
+    model: Model,
+    files: list[File],
+    decision: Decision | None = None,
 ) -> tuple[bool, dict[str, MarkedCopy]]:
     """For listings: whether the principal's standing on the model is in a fingerprinted
     tier, and their live copies among ``files``, by original sha256. Makes nothing: a
-    weights file with no copy yet lists the published sha256 (see the doors' docs)."""
-    decision = model_access(session, rt, principal, model)
+    weights file with no copy yet lists the published sha256 (see the doors' docs).
+    ``decision``: the caller's `model_access` on this model, when already decided."""
+    if decision is None:
+        decision = model_access(session, rt, principal, model)
     tier = rt.tiers.get(decision.tier or "") if decision.allowed else None
     weights = {f.sha256 for f in files if wants_copy(tier, principal, f)}
     if not weights or principal.user_id is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from distserver import guards
-from distserver.access.policy import ModelFacts, lists_files
+from distserver.access.policy import Decision, ModelFacts, lists_files
 from distserver.app_runtime import Runtime
 from distserver.catalog.models import File, Model, Revision
 from distserver.catalog.names import check_names, check_path
@@ -72,9 +72,11 @@ def require_file(session: Session, found: Found, path: str) -> File:
     return file
 
 
-def require_standing(session: Session, rt: Runtime, principal: Principal, model: Model) -> None:
+def require_standing(session: Session, rt: Runtime, principal: Principal, model: Model) -> Decision:
     """Refuse (AccessDenied) unless the caller may see this model's file list (the
-    policy's `lists_files`: they may download from it now, quota aside)."""
+    policy's `lists_files`: they may download from it now, quota aside). Returns the
+    decision (`model_access`), for the listing's marked copies."""
     decision = model_access(session, rt, principal, model)
     if not lists_files(decision):
         raise AccessDenied(decision, model.ref)
+    return decision

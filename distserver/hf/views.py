@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
-from distserver.access.policy import lists_files
+from distserver.access.policy import Decision, lists_files
 from distserver.accounts.sessions import current_principal
 from distserver.app_runtime import Runtime, current_runtime
 from distserver.catalog.names import MAX_PATH
@@ -60,8 +60,9 @@ def model_info_view(namespace: str, name: str, rev: str = "main") -> Response:
     found = find_visible(db.session, rt, principal, namespace, name, rev)
     # Siblings (and with ?blobs their checksums) only for a caller the tree would
     # answer: the same rule as the model page (access.policy.lists_files).
-    listed = lists_files(model_access(db.session, rt, principal, found.model))
-    served = _served(rt, principal, found) if flag("blobs") and listed else None
+    access = model_access(db.session, rt, principal, found.model)
+    listed = lists_files(access)
+    served = _served(rt, principal, found, access) if flag("blobs") and listed else None
     downloads = recent_downloads(db.session, [found.model.ref])[found.model.ref]
     info = model_info(
         found.model,
@@ -83,14 +84,14 @@ def tree_view(namespace: str, name: str, rev: str, path: str = "") -> Response:
     principal = current_principal()
     found = find_visible(db.session, rt, principal, namespace, name, rev)
     g.setdefault(COMMIT_KEY, found.revision.commit)
-    require_standing(db.session, rt, principal, found.model)
+    access = require_standing(db.session, rt, principal, found.model)
     expand = flag("expand")
     entries = tree_entries(
         found.revision,
         path.strip("/"),
         recursive=flag("recursive"),
         expand=expand,
-        served=_served(rt, principal, found),
+        served=_served(rt, principal, found, access),
     )
     if entries is None:
         raise not_found("file", f"{found.model.ref} has no folder {path!r}.")
@@ -138,9 +139,13 @@ def _metadata_only(rt: Runtime, namespace: str, name: str, rev: str, path: str) 
     return _file_headers(Response(b"", status=200), found.revision.commit, sha, size)
 
 
-def _served(rt: Runtime, principal: Principal, found: Found) -> dict[str, tuple[str, int]]:
-    """A fingerprinted recipient's live copies, for listings (nothing is made here)."""
-    _, copies = recipient_copies(db.session, rt, principal, found.model, found.revision.files)
+def _served(
+    rt: Runtime, principal: Principal, found: Found, access: Decision
+) -> dict[str, tuple[str, int]]:
+    """A fingerprinted recipient's live copies, for listings (nothing is made here);
+    `access` is the caller's `model_access`, decided once per request."""
+    files = found.revision.files
+    _, copies = recipient_copies(db.session, rt, principal, found.model, files, access)
     return {sha: (c.sha256, c.size) for sha, c in copies.items()}
 
 

@@ -121,6 +121,9 @@ class S3Storage:
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
         chunk = chunk_mb * MB
+        # A file up to one part is read whole (bounded: one part per file in flight),
+        # hashed, and PUT straight at its blob key: no staging copy, one request.
+        self.single_put_limit = chunk
         self.upload_config = TransferConfig(
             multipart_threshold=chunk,
             multipart_chunksize=chunk,
@@ -179,12 +182,37 @@ class S3Storage:
         except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
             raise self._error("upload", key, exc) from None
 
+    def _store_small(self, source: Path, progress: Progress | None) -> StoredBlob | None:
+        """A file of at most one part: read once, hashed, PUT at its blob key unless that
+        blob is there. None if the file turned out larger (it grew since the stat)."""
+        with Path(source).open("rb") as src:
+            data = src.read(self.single_put_limit + 1)
+        if len(data) > self.single_put_limit:
+            return None
+        sha = hashlib.sha256(data).hexdigest()
+        key = blob_key(sha)
+        present = self._head(key) is not None
+        if not present:
+            try:
+                # A single PUT is atomic: the key holds all the bytes or nothing.
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._error("upload", key, exc) from None
+        if progress:
+            progress(len(data))
+        return StoredBlob(key=key, sha256=sha, size=len(data), already_present=present)
+
     # -- the Storage protocol -------------------------------------------------------
 
     def store_file(self, source: Path, *, progress: Progress | None = None) -> StoredBlob:
         """As the protocol says: the file is read once, hashed as it uploads to a
         staging key, then copied server-side to its blob key (or dropped if that blob is
-        already there). `progress` gets byte counts as boto3 reports them."""
+        already there). `progress` gets byte counts as boto3 reports them. A file of at
+        most one part skips the staging key (see `_store_small`)."""
+        if Path(source).stat().st_size <= self.single_put_limit:
+            small = self._store_small(source, progress)
+            if small is not None:
+                return small
         staging = f"{STAGING_PREFIX}{uuid.uuid4()}"
         with Path(source).open("rb") as src:
             reader = _HashingReader(src)

@@ -1,18 +1,23 @@
 """What publishing costs the S3 store per file: a file of at most one multipart part is
 read once, hashed and PUT at its blob key (one PUT beside the HEAD that finds whether
-the blob is there), without the staging upload, server-side copy and delete a larger
-file needs."""
+the blob is there); a larger file is hashed first and then uploaded in parts straight
+to its blob key, with no staging key and no server-side copy. A file that changes
+between the hash pass and the upload leaves nothing stored."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distserver.storage.base import blob_key
+import pytest
+
+from distserver.storage.base import StorageError, blob_key
 from distserver.storage.s3 import MB, S3Storage
+from tests.storage.conftest import stored_keys
 
 
 def _operations(storage: S3Storage) -> Counter[str]:
@@ -45,3 +50,58 @@ def test_a_file_of_one_part_is_put_at_its_blob_key_without_a_staging_copy(
     again = s3_storage.store_file(source)
     assert again.already_present
     assert seen == Counter({"HeadObject": 1}), seen
+
+
+def test_a_multipart_file_is_uploaded_straight_to_its_blob_key_without_a_copy(
+    s3_storage: S3Storage, tmp_path: Path
+) -> None:
+    data = os.urandom(12 * MB)  # three 5 MB parts (the fixture's part size)
+    source = tmp_path / "large.bin"
+    source.write_bytes(data)
+    before = stored_keys(s3_storage)
+    seen = _operations(s3_storage)
+    reported: list[int] = []
+    stored = s3_storage.store_file(source, progress=reported.append)
+    sha = hashlib.sha256(data).hexdigest()
+    assert (stored.key, stored.sha256, stored.size) == (blob_key(sha), sha, len(data))
+    assert not stored.already_present
+    assert sum(reported) == len(data)
+    assert seen == Counter(
+        {"HeadObject": 1, "CreateMultipartUpload": 1, "UploadPart": 3, "CompleteMultipartUpload": 1}
+    ), seen
+    assert stored_keys(s3_storage) == sorted([*before, stored.key])
+    with s3_storage.open(stored.key) as body:
+        assert body.read() == data
+    seen.clear()
+    reported.clear()
+    again = s3_storage.store_file(source, progress=reported.append)
+    assert again.already_present
+    assert sum(reported) == len(data)
+    assert seen == Counter({"HeadObject": 1}), seen
+
+
+def test_a_file_changed_between_hash_and_upload_leaves_no_object_and_says_publish_again(
+    s3_storage: S3Storage, tmp_path: Path
+) -> None:
+    data = os.urandom(12 * MB)
+    source = tmp_path / "large.bin"
+    source.write_bytes(data)
+    changed = bytearray(data)
+    changed[7 * MB] ^= 0xFF  # a byte in the second part, written once the upload starts
+
+    def change_the_file(**kwargs: object) -> None:
+        source.write_bytes(changed)
+
+    before = stored_keys(s3_storage)
+    seen = _operations(s3_storage)
+    s3_storage.client.meta.events.register("before-call.s3.CreateMultipartUpload", change_the_file)
+    with pytest.raises(StorageError) as caught:
+        s3_storage.store_file(source)
+    message = caught.value.message
+    assert "\n" not in message
+    assert re.search(r"changed during publish.*publish again", message), message
+    assert seen["AbortMultipartUpload"] == 1, seen
+    assert seen["CompleteMultipartUpload"] == 0, seen
+    for content in (data, bytes(changed)):
+        assert not s3_storage.exists(blob_key(hashlib.sha256(content).hexdigest()))
+    assert stored_keys(s3_storage) == before

@@ -24,15 +24,17 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.cpu import seconds_between, worker_ticks
+from bench.cpu import process_ticks, seconds_between, worker_ticks
 from bench.stack import BenchError, Stack, run_cli, say, seeding_app, start_gunicorn, start_stack
 
 MODEL = "bench/release"
@@ -92,6 +94,8 @@ def publish_bench(stack: Stack, megabytes: float, rounds: int) -> dict[str, str]
     mb = total / 2**20
     rclone_s: list[float] = []
     publish_s: list[float] = []
+    # CPU seconds summed over the rounds: the S3 peer's, and the client's own.
+    cpu = {"rclone": [0.0, 0.0], "publish": [0.0, 0.0]}
     for n in range(rounds):
         # Every round publishes the same bytes anew: a fresh model, an empty journal.
         model = f"{MODEL}-{n}"
@@ -100,21 +104,42 @@ def publish_bench(stack: Stack, megabytes: float, rounds: int) -> dict[str, str]
         journal.unlink(missing_ok=True)
         _wipe_blobs(stack)
         say(f"round {n + 1}/{rounds}: rclone copy")
-        rclone_s.append(_rclone(stack, source, f"rclone-copy-{n}"))
+        with _cpu_into(stack, cpu["rclone"]):
+            rclone_s.append(_rclone(stack, source, f"rclone-copy-{n}"))
         say(f"round {n + 1}/{rounds}: distserver models publish")
-        publish_s.append(run_cli(["models", "publish", model, str(source)], stack.env, 3600))
+        with _cpu_into(stack, cpu["publish"]):
+            publish_s.append(run_cli(["models", "publish", model, str(source)], stack.env, 3600))
     rclone, publish = statistics.median(rclone_s), statistics.median(publish_s)
     ratio = rclone / publish
     print(f"publish of {mb:.0f} MB (3 large files, 200 small) to the S3 peer, median of {rounds}")
     print(f"  {'rclone copy':<26} {rclone:7.1f} s  {mb / rclone:7.1f} MB/s")
     print(f"  {'distserver models publish':<26} {publish:7.1f} s  {mb / publish:7.1f} MB/s")
     print(f"  ratio {ratio:.2f} (goal >= 0.8): {'met' if ratio >= 0.8 else 'NOT met'}")
+    for name, (peer_cpu, client_cpu) in cpu.items():
+        print(f"  CPU over the rounds, {name}: S3 peer {peer_cpu:.1f} s, client {client_cpu:.1f} s")
     return {
+        "rclone_peer_cpu_s": f"{cpu['rclone'][0]:.1f}",
+        "publish_peer_cpu_s": f"{cpu['publish'][0]:.1f}",
+        "rclone_client_cpu_s": f"{cpu['rclone'][1]:.1f}",
+        "publish_client_cpu_s": f"{cpu['publish'][1]:.1f}",
         "publish_mb_s": f"{mb / publish:.1f}",
         "rclone_mb_s": f"{mb / rclone:.1f}",
         "publish_ratio": f"{ratio:.2f}",
         "publish_goal_met": str(int(ratio >= 0.8)),
     }
+
+
+@contextlib.contextmanager
+def _cpu_into(stack: Stack, totals: list[float]) -> Iterator[None]:
+    """Add the CPU seconds the S3 peer and this process's finished children (the client
+    run inside the block) spent in the block to `totals` ([peer, client])."""
+    peer = stack.peer.process
+    pids = [peer.pid] if peer is not None else []
+    before, children = process_ticks(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    after, done = process_ticks(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals[0] += seconds_between(before, after)
+    totals[1] += done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime
 
 
 def _wipe_blobs(stack: Stack) -> None:

@@ -6,8 +6,8 @@
     python -m bench statistics [--events N]
     python -m bench alerts [--events N] [--writes N]
     python -m bench copy [--megabytes N]
-    python -m bench publish [--megabytes N]
-    python -m bench snapshot [--files N]
+    python -m bench publish [--megabytes N] [--rounds N]
+    python -m bench snapshot [--files N] [--rounds N]
     python -m bench list
 
 `links` and `resolve` (and `all`, both on one set-up) print a table per benchmark and

@@ -20,21 +20,10 @@ generator got from the app.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import http.client
 import json
-import os
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +32,16 @@ from typing import Any
 import psycopg
 
 from bench.cpu import process_ticks, seconds_between, worker_ticks
-from bench.load import HOST, PhaseResult, RequestSpec, closed_loop, open_loop
+from bench.load import PhaseResult, RequestSpec, closed_loop, open_loop
+from bench.stack import (
+    BenchError,
+    Server,
+    say,
+    seeding_app,
+    start_gunicorn,
+    start_stack,
+)
 
-PROJECT = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 MODEL_NS, MODEL_NAME = "bench", "llm"
 FILE_PATH = "model.safetensors"
 FILES = {
@@ -54,28 +49,10 @@ FILES = {
     "config.json": b'{"hidden_size": 8}\n',
 }
 USERS = 1000
-WORKERS, THREADS = 2, 4  # the gunicorn settings of both servers
 OPEN_LOOP_SHARE = 0.7
 WARMUP_SECONDS = 1.0
 GOALS = {"links": {"ratio": 0.5, "p99_ms": 30.0}, "resolve": {"ratio": 0.5}}
 EXPECTED_STATUS = {"links": 201, "resolve": 302}
-
-
-class BenchError(RuntimeError):
-    """A benchmark could not be set up or run; the message says which part."""
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 25) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -241,29 +218,6 @@ def _ms(seconds: float) -> str:
 # ---------------------------------------------------------------- the parts
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _create_database(name: str) -> str:
-    try:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise BenchError(
-            "PostgreSQL is needed at 127.0.0.1:5432 (trust auth, user postgres) and did not "
-            f"answer: {exc}"
-        ) from exc
-    return f"{PG_SERVER}/{name}"
-
-
-def _drop_database(name: str) -> None:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _count_issued(url: str) -> int:
     with psycopg.connect(url, connect_timeout=5) as conn:
         row = conn.execute(
@@ -283,66 +237,13 @@ def _backend_pids(url: str) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def _tool(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise BenchError(f"no {name!r} next to {sys.executable} nor on PATH (install the project)")
-    return found
-
-
-def _clean_env() -> dict[str, str]:
-    drop = ("DISTSERVER_", "AWS_", "GUNICORN_", "BENCH_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-
-
-def _audit_key(tmp: Path) -> Path:
-    """A throw-away Ed25519 audit signing key (production needs a configured one)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    path = tmp / "audit-signing-key.pem"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return path
-
-
-def _migrate(env: dict[str, str], tmp: Path) -> None:
-    done = subprocess.run(
-        [_tool("distserver"), "db", "upgrade"],
-        cwd=PROJECT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"`distserver db upgrade` failed:\n{done.stderr[-2000:]}")
-
-
 def _seed(settings: dict[str, Any], tmp: Path, users: int) -> tuple[list[str], str]:
     """1,000 researchers with tokens, one model at general-availability; through the
     services, as tests/support/world.py does. Returns (tokens, sha256 of FILE_PATH)."""
-    from distserver import create_app
     from distserver.extensions import db
     from tests.support.world import World
 
-    overrides = dict(settings)
-    # Seeding only: no fsync per commit. The servers under load keep durable commits.
-    overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_pre_ping": True,
-        "connect_args": {"options": "-c synchronous_commit=off"},
-    }
-    app = create_app(overrides)
+    app = seeding_app(settings)
     tokens: list[str] = []
     with app.app_context():
         world = World(app, tmp / "sources")
@@ -353,60 +254,6 @@ def _seed(settings: dict[str, Any], tmp: Path, users: int) -> tuple[list[str], s
         db.session.remove()
         db.engine.dispose()
     return tokens, hashlib.sha256(FILES[FILE_PATH]).hexdigest()
-
-
-def _start_gunicorn(name: str, target: str, env: dict[str, str], tmp: Path) -> Server:
-    port = _free_port()
-    env = dict(env)
-    env.update(
-        GUNICORN_BIND=f"{HOST}:{port}",
-        GUNICORN_WORKERS=str(WORKERS),
-        GUNICORN_THREADS=str(THREADS),
-    )
-    log = tmp / f"gunicorn-{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [_tool("gunicorn"), "-c", str(PROJECT / "docker" / "gunicorn.conf.py"), target],
-            cwd=PROJECT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,  # Ctrl-C reaches us; we stop it in order
-        )
-    return Server(name, port, process, log)
-
-
-def _wait_ready(server: Server, path: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise BenchError(
-                f"gunicorn ({server.name}) exited with status {server.process.returncode}:\n"
-                f"{server.log_tail()}"
-            )
-        try:
-            conn = http.client.HTTPConnection(HOST, server.port, timeout=2)
-            conn.request("GET", path)
-            status = conn.getresponse().status
-            conn.close()
-            if status < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"gunicorn ({server.name}) did not answer within {timeout:.0f} s")
-
-
-def _stop_server(server: Server) -> None:
-    if server.process.poll() is not None:
-        return
-    server.process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-    try:
-        server.process.wait(timeout=25)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)  # its own session, started above
-        server.process.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- the runs
@@ -426,20 +273,16 @@ def _specs(name: str, tokens: list[str]) -> RequestSpec:
     )
 
 
-def _say(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
 def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str], secs: float):
     spec = _specs(name, tokens)
     out = Outcome(name, secs)
     before = _count_issued(db_url)
-    _say(f"{name}: warm-up")
+    say(f"{name}: warm-up")
     out.app_warmup = closed_loop(app.port, spec, WARMUP_SECONDS)
     closed_loop(base.port, spec, WARMUP_SECONDS)
     half = secs / 2
     for i, server in enumerate((app, base, base, app)):  # ABBA against drift
-        _say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
+        say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
         ticks = worker_ticks(server.process.pid)
         backends = _backend_pids(db_url) if server is app else []
         db_ticks = process_ticks(backends)
@@ -453,9 +296,9 @@ def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str],
             out.base_closed.append(result)
             out.base_cpu += cpu
     rate = max(1.0, OPEN_LOOP_SHARE * out.app_rps)
-    _say(f"{name}: open loop at {rate:,.0f} req/s on app ({secs:g} s)")
+    say(f"{name}: open loop at {rate:,.0f} req/s on app ({secs:g} s)")
     out.app_open = open_loop(app.port, spec, secs, rate)
-    _say(f"{name}: open loop at {rate:,.0f} req/s on baseline ({secs:g} s)")
+    say(f"{name}: open loop at {rate:,.0f} req/s on baseline ({secs:g} s)")
     out.base_open = open_loop(base.port, spec, secs, rate)
     out.events = _count_issued(db_url) - before
     return out
@@ -471,96 +314,36 @@ def run(
     """Set everything up once, run the named benchmarks, tear everything down.
     `fast_path` False runs the app with DOWNLOAD_FAST_PATH off (the ORM path);
     `facts_cache` False with DOWNLOAD_FACTS_CACHE off (facts read on every request)."""
-    from tests.support.s3peer import S3PeerUnavailable, start_s3_peer
-    from tests.support.tiers import tiers_with
-
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    saved_env = {k: os.environ.get(k) for k in os.environ if k.startswith("AWS_")}
     outcomes: list[Outcome] = []
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(signal.signal, signal.SIGTERM, previous)
-        tmp = Path(tempfile.mkdtemp(prefix="distserver-bench-"))
-        cleanup.callback(shutil.rmtree, tmp, True)
-
-        _say("starting the S3 peer")
-        try:
-            peer = start_s3_peer(tmp)
-        except S3PeerUnavailable as exc:
-            raise BenchError(str(exc)) from exc
-        cleanup.callback(peer.stop)
-
-        db_name = f"distbench_{uuid.uuid4().hex[:12]}"
-        _say(f"creating PostgreSQL database {db_name}")
-        db_url = _create_database(db_name)
-        cleanup.callback(_drop_database, db_name)
-
-        tiers = tiers_with(tmp, {"researcher": {"daily_quota": 100_000_000}})
-        settings = {
-            "ENV": "production",
-            # Production refuses to start without the address it is reached at.
-            "EXTERNAL_URL": "http://127.0.0.1",
-            "MAIL_BACKEND": "outbox",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_URL": db_url.replace("postgresql://", "postgresql+psycopg://", 1),
-            "STORAGE": "s3",
-            "S3_BUCKET": peer.bucket,
-            "S3_ENDPOINT_URL": peer.endpoint_url,
-            "S3_REGION": "us-east-1",
-            "TIERS_DIR": str(tiers),
-            "INSTANCE_DIR": str(tmp / "instance"),
-            # Production refuses to start without keys of its own.
-            "TOTP_ENCRYPTION_KEY": secrets.token_urlsafe(48),
-            "AUDIT_SIGNING_KEY_FILE": str(_audit_key(tmp)),
-            "FINGERPRINT_KEYS": json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}),
-            "FINGERPRINT_ACTIVE_KEY": "k1",
-            "DOWNLOAD_FAST_PATH": "true" if fast_path else "false",
-            "DOWNLOAD_FACTS_CACHE": "true" if facts_cache else "false",
-        }
-        env = _clean_env()
-        env.update({f"DISTSERVER_{k}": v for k, v in settings.items()})
-        env.update(peer.env())
-
-        _say("migrating with `distserver db upgrade`")
-        _migrate(env, tmp)
-
-        _say(f"seeding {users:,} researchers and {MODEL_NS}/{MODEL_NAME} on S3")
-        os.environ.update(peer.env())  # boto3's chain, for publishing from this process
-        cleanup.callback(_restore_env, saved_env)
-        tokens, sha = _seed(settings, tmp, users)
+        quota = {"researcher": {"daily_quota": 100_000_000}}
+        stack = start_stack(cleanup, tiers=quota, fast_path=fast_path, facts_cache=facts_cache)
+        say(f"seeding {users:,} researchers and {MODEL_NS}/{MODEL_NAME} on S3")
+        tokens, sha = _seed(stack.settings, stack.tmp, users)
 
         from distserver.storage import content_disposition
         from distserver.storage.base import blob_key
 
-        base_env = dict(env)
+        base_env = dict(stack.env)
         base_env.update(
             BENCH_KEY=blob_key(sha),
             BENCH_DISPOSITION=content_disposition(Path(FILE_PATH).name),
             BENCH_TTL="900",  # the researcher tier's link_ttl (15m)
         )
-        _say("starting gunicorn for the app and for the baseline")
-        app = _start_gunicorn("app", "wsgi:app", env, tmp)
-        cleanup.callback(_stop_server, app)
-        base = _start_gunicorn("baseline", "bench.baseline_app:app", base_env, tmp)
-        cleanup.callback(_stop_server, base)
-        _wait_ready(app, "/healthz")
-        _wait_ready(base, "/healthz")
+        say("starting gunicorn for the app and for the baseline")
+        app = start_gunicorn(cleanup, "app", "wsgi:app", stack.env, stack.tmp)
+        base = start_gunicorn(cleanup, "baseline", "bench.baseline_app:app", base_env, stack.tmp)
 
         for name in names:
-            outcomes.append(_bench(name, app, base, db_url, tokens, seconds))
+            outcomes.append(_bench(name, app, base, stack.db_url, tokens, seconds))
             if app.process.poll() is not None:
                 raise BenchError(f"the app's gunicorn died:\n{app.log_tail()}")
-        _say("cleaning up")
+        say("cleaning up")
     return outcomes
-
-
-def _restore_env(saved: dict[str, str | None]) -> None:
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        os.environ.pop(key, None)
-    for key, value in saved.items():
-        if value is not None:
-            os.environ[key] = value

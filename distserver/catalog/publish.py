@@ -1,7 +1,8 @@
 """Publishing a directory as a new immutable revision.
 
-Each file is hashed in the same read pass that uploads it, into content-addressed
-storage, several files at a time. An interrupted publish is resumed by running it
+Each file is stored at its content-addressed key, several files at a time; the
+backend hashes it (see `Storage.store_file`) and refuses a file that changed while
+being stored. An interrupted publish is resumed by running it
 again: a journal in the instance folder remembers the sha256 of files already
 stored (by path, size and mtime), and blobs already present are skipped. The
 revision itself is written in one transaction once every blob is stored.

@@ -51,9 +51,12 @@ class Storage(Protocol):
     backend: str
 
     def store_file(self, source: Path, *, progress: Progress | None = None) -> StoredBlob:
-        """Store a file at its content-addressed key, computing sha256 in the same read
-        pass as the upload. If a blob with that sha256 already exists it is left as is
-        and `already_present` is True. Never leaves a partial object at a blob key."""
+        """Store a file at its content-addressed key. The sha256 recorded is that of the
+        bytes stored: a backend that hashes in a pass before the upload hashes again
+        as it uploads, and fails (StorageError, code `source_changed`, nothing stored)
+        if the file changed in between. If a blob with that sha256 already exists it is
+        left as is and `already_present` is True. Never leaves a partial object at a
+        blob key."""
 
     def store_stream(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
         """Store the concatenated chunks at `key` (any key, e.g. a per-recipient copy),

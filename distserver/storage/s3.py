@@ -5,9 +5,7 @@ through one boto3 client built at start-up. Credentials come from boto3's own ch
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -26,13 +24,10 @@ from distserver.storage.base import (
     blob_key,
     validate_ttl,
 )
+from distserver.storage.s3_multipart import hash_file, upload_to_blob_key
 from distserver.storage.sigv4 import Credentials, QueryPresigner
 
 MB = 1024 * 1024
-# One CopyObject copies up to 5 GiB; only larger objects need UploadPartCopy, which
-# some S3-compatible servers (rclone among them) do not implement.
-COPY_THRESHOLD = 5 * 1024 * MB
-STAGING_PREFIX = "uploads/"
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -120,7 +115,18 @@ class S3Storage:
         self.client = client or session.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
+        # Publishing is a long batch job, not a request someone waits on: a connection
+        # dropped during a part (seen on S3-compatible servers under load) is retried a few
+        # more times, the part being in memory, before the whole publish stops.
+        patient = config.merge(Config(retries={"max_attempts": 5, "mode": "standard"}))
+        self.upload_client = client or session.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=patient
+        )
         chunk = chunk_mb * MB
+        # A file up to one part is read whole (bounded: one part per file in flight),
+        # hashed, and PUT straight at its blob key: no staging copy, one request.
+        self.single_put_limit = chunk
+        self.max_concurrency = max_concurrency
         self.upload_config = TransferConfig(
             multipart_threshold=chunk,
             multipart_chunksize=chunk,
@@ -134,12 +140,6 @@ class S3Storage:
             self.client.meta.region_name,
             bucket,
             self._credentials,
-        )
-        self.copy_config = TransferConfig(
-            multipart_threshold=COPY_THRESHOLD,
-            multipart_chunksize=chunk,
-            max_concurrency=max_concurrency,
-            preferred_transfer_client="classic",
         )
 
     def _error(self, action: str, key: str | None, exc: Exception) -> StorageError:
@@ -179,37 +179,58 @@ class S3Storage:
         except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
             raise self._error("upload", key, exc) from None
 
+    def _store_small(self, source: Path, progress: Progress | None) -> StoredBlob | None:
+        """A file of at most one part: read once, hashed, PUT at its blob key unless that
+        blob is there. None if the file turned out larger (it grew since the stat)."""
+        with Path(source).open("rb") as src:
+            data = src.read(self.single_put_limit + 1)
+        if len(data) > self.single_put_limit:
+            return None
+        sha = hashlib.sha256(data).hexdigest()
+        key = blob_key(sha)
+        present = self._head(key) is not None
+        if not present:
+            try:
+                # A single PUT is atomic: the key holds all the bytes or nothing.
+                self.upload_client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._error("upload", key, exc) from None
+        if progress:
+            progress(len(data))
+        return StoredBlob(key=key, sha256=sha, size=len(data), already_present=present)
+
     # -- the Storage protocol -------------------------------------------------------
 
     def store_file(self, source: Path, *, progress: Progress | None = None) -> StoredBlob:
-        """As the protocol says: the file is read once, hashed as it uploads to a
-        staging key, then copied server-side to its blob key (or dropped if that blob is
-        already there). `progress` gets byte counts as boto3 reports them."""
-        staging = f"{STAGING_PREFIX}{uuid.uuid4()}"
-        with Path(source).open("rb") as src:
-            reader = _HashingReader(src)
-            try:
-                self._upload(reader, staging, progress)
-            except BaseException:
-                self._delete_quietly(staging)
-                raise
-        sha = reader.digest.hexdigest()
+        """As the protocol says. A file of at most one part is read once (see
+        `_store_small`). A larger one is hashed first, so its blob key is known before
+        any byte is sent; if that blob is there nothing is uploaded, else the file is
+        uploaded in parts straight to that key, hashed again as it is sent, and the
+        upload completes only if both hashes agree (see storage/s3_multipart.py).
+        `progress` gets the bytes stored (sent, or found already present); the hash
+        pass does not count toward it."""
+        if Path(source).stat().st_size <= self.single_put_limit:
+            small = self._store_small(source, progress)
+            if small is not None:
+                return small
+        sha, size = hash_file(source)
         key = blob_key(sha)
-        try:
-            if self._head(key) is not None:
-                return StoredBlob(key=key, sha256=sha, size=reader.size, already_present=True)
-            try:
-                self.client.copy(
-                    {"Bucket": self.bucket, "Key": staging},
-                    self.bucket,
-                    key,
-                    Config=self.copy_config,
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise self._error("copy", key, exc) from None
-            return StoredBlob(key=key, sha256=sha, size=reader.size)
-        finally:
-            self._delete_quietly(staging)
+        if self._head(key) is not None:
+            if progress:
+                progress(size)
+            return StoredBlob(key=key, sha256=sha, size=size, already_present=True)
+        size = upload_to_blob_key(
+            self.upload_client,
+            self.bucket,
+            key,
+            source,
+            sha,
+            part_size=self.upload_config.multipart_chunksize,
+            max_concurrency=self.max_concurrency,
+            progress=progress,
+            error_for=self._error,
+        )
+        return StoredBlob(key=key, sha256=sha, size=size)
 
     def store_stream(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
         validate_key(key)
@@ -260,11 +281,6 @@ class S3Storage:
                     raise self._error("GET", key, exc) from None
 
         return chunks()
-
-    def _delete_quietly(self, key: str) -> None:
-        # A staging leftover under uploads/ is garbage, not an error to report.
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete(self, key: str) -> None:
         try:

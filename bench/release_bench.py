@@ -29,13 +29,21 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.cpu import process_ticks, seconds_between, worker_ticks
-from bench.stack import BenchError, Stack, run_cli, say, seeding_app, start_gunicorn, start_stack
+from bench.stack import (
+    BenchError,
+    Stack,
+    run_cli,
+    run_timed,
+    say,
+    seeding_app,
+    start_gunicorn,
+    start_stack,
+)
 
 MODEL = "bench/release"
 QUOTA = {"researcher": {"daily_quota": 100_000_000}}
@@ -73,18 +81,7 @@ def _rclone(stack: Stack, source: Path, prefix: str) -> float:
         f"endpoint = {peer.endpoint_url}\nregion = us-east-1\n"
     )
     command = [find_rclone(), "--config", str(conf), "copy", str(source)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        [*command, f"peer:{peer.bucket}/{prefix}"],
-        env=stack.env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise BenchError(f"`rclone copy` failed:\n{done.stderr[-2000:]}")
-    return took
+    return run_timed([*command, f"peer:{peer.bucket}/{prefix}"], stack.env, "rclone copy")
 
 
 def publish_bench(stack: Stack, megabytes: float, rounds: int) -> dict[str, str]:

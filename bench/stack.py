@@ -132,9 +132,15 @@ def _audit_key(tmp: Path) -> Path:
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> float:
     """Run `distserver ARGS` with `env`; its wall time in seconds. BenchError (with the
     end of its stderr) if it fails."""
+    return run_timed([tool("distserver"), *args], env, f"distserver {' '.join(args[:3])}", timeout)
+
+
+def run_timed(command: list[str], env: dict[str, str], what: str, timeout: float = 300) -> float:
+    """Run `command` with `env` from the project's folder; its wall time in seconds.
+    BenchError naming `what` (with the end of its stderr) if it fails."""
     started = time.perf_counter()
     done = subprocess.run(
-        [tool("distserver"), *args],
+        command,
         cwd=PROJECT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -144,7 +150,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> float
     )
     took = time.perf_counter() - started
     if done.returncode != 0:
-        raise BenchError(f"`distserver {' '.join(args[:3])}` failed:\n{done.stderr[-2000:]}")
+        raise BenchError(f"`{what}` failed:\n{done.stderr[-2000:]}")
     return took
 
 

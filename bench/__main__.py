@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be between 1 and 600")
 
     from bench.links_bench import BenchError, run
+    from bench.stack import stopped
 
     names = list(OWN) if args.benchmark == "all" else [args.benchmark]
     try:
@@ -109,12 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             fast_path=not args.full_path,
             facts_cache=not args.no_facts_cache,
         )
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped and removed", file=sys.stderr)
-        return 130
+    except (BenchError, KeyboardInterrupt) as exc:
+        return stopped(exc)
     pairs: dict[str, str] = {}
     for outcome in outcomes:
         print(outcome.table())

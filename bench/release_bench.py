@@ -43,6 +43,7 @@ from bench.stack import (
     seeding_app,
     start_gunicorn,
     start_stack,
+    stopped,
 )
 
 MODEL = "bench/release"
@@ -310,12 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 pairs = snapshot_bench(stack, cleanup, args.files, rounds)
             say("cleaning up")
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped and removed", file=sys.stderr)
-        return 130
+    except (BenchError, KeyboardInterrupt) as exc:
+        return stopped(exc)
     pairs["load"] = f"{os.getloadavg()[0]:.2f}"
     print(" ".join(f"{k}={v}" for k, v in pairs.items()))
     return 0

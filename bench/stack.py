@@ -70,6 +70,16 @@ class Stack:
     env: dict[str, str]
 
 
+def stopped(exc: BenchError | KeyboardInterrupt) -> int:
+    """One line on stderr for a benchmark that stopped early, and its exit code: 1 for a
+    failure, 130 for an interrupt (whatever was started has been stopped by then)."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted; everything started was stopped and removed", file=sys.stderr)
+        return 130
+    print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
 def say(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 

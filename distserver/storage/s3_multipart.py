@@ -86,11 +86,18 @@ def upload_to_blob_key(
         digest = hashlib.sha256()
         size = 0
         slots = threading.BoundedSemaphore(max_concurrency)
+        failed = threading.Event()  # a part failed: read no more
+
+        def finished(future: Future[dict[str, Any]]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                failed.set()
+            slots.release()
+
         sent: list[Future[dict[str, Any]]] = []
         with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
             try:
                 with Path(source).open("rb") as src:
-                    while not any(f.done() and f.exception() for f in sent):
+                    while not failed.is_set():
                         slots.acquire()  # a part is read only once a worker is free
                         data = src.read(part_size)
                         if not data:
@@ -99,7 +106,7 @@ def upload_to_blob_key(
                         digest.update(data)
                         size += len(data)
                         future = pool.submit(send, len(sent) + 1, data)
-                        future.add_done_callback(lambda _: slots.release())
+                        future.add_done_callback(finished)
                         sent.append(future)
                 parts = [f.result() for f in sent]
             except BaseException:

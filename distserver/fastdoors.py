@@ -35,6 +35,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
+from distserver.api.bodies import MAX_BODY  # a larger or chunked body: the view refuses it
 from distserver.app_runtime import Runtime
 from distserver.catalog.names import MAX_PATH, check_names, check_path
 from distserver.downloads.doors import HANDED_KEY, Handed
@@ -59,9 +60,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 LINKS_ENDPOINT = "api_v1.create_link"
 RESOLVE_ENDPOINT = "hf.resolve_view"
-# The links view's body cap (api.bodies.MAX_BODY); a larger or chunked body is
-# the view's to refuse.
-MAX_BODY = 16 * 1024
 MATCH_CACHE = 4096  # paths whose URL match is remembered
 
 

@@ -109,8 +109,12 @@ def deliver(to: str, subject: str, body: str) -> None:
         "body": body,
         "sent_at": utcnow().isoformat(),
     }
-    name = f"{utcnow().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.json"
-    (folder / name).write_text(json.dumps(record, indent=2))
+    name = f"{utcnow().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+    # Written under another name, then renamed (atomic): a reader of *.json, in another
+    # process, never finds a message empty or cut short.
+    partial = folder / f"{name}.tmp"
+    partial.write_text(json.dumps(record, indent=2))
+    partial.replace(folder / f"{name}.json")
 
 
 def read_outbox(*, wait_for_jobs: bool = True) -> list[dict[str, Any]]:

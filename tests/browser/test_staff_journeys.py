@@ -197,8 +197,10 @@ def test_auditor_filters_downloads_and_exports_them(live_server: LiveServer, pag
     assert all(r["tag"].startswith("download:") for r in exported)
 
     page.click("#events tbody tr >> nth=0 >> text=rita@example.org")
+    page.wait_for_url("**/staff/audit/users/**")
     assert_accessible(page)
     assert "Downloads by rita@example.org" in page.inner_text("h1")
     page.click("#events tbody tr >> nth=0 >> text=acme/")
+    page.wait_for_url("**/staff/audit/models/**")
     assert_accessible(page)
     assert "Downloads of acme/" in page.inner_text("h1")

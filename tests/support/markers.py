@@ -50,7 +50,6 @@ SOURCE_PARTS: dict[str, re.Pattern[str]] = {
 # every route by every role, thousands of presigned URLs, many hostile inputs): `slow`.
 SLOW_TESTS = frozenset(
     {
-        "tests/storage/test_sigv4.py::test_direct_presigning_equals_botocore_byte_for_byte",
         "tests/security/test_authorization_matrix.py::test_authorization_matrix",
         "tests/accounts/test_next.py::test_fifty_hostile_next_values_never_leave_the_site",
         "tests/security/test_second_factor_rules.py::"

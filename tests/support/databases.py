@@ -1,15 +1,19 @@
 """Test databases built by running the migrations (never from the models' metadata): one migrated
-template per backend per test session, and a fresh copy of it for every test."""
+template per backend per test run, and a fresh copy of it for every test. A PostgreSQL copy
+a test is done with is reset to the template's state and handed to the next test
+(tests/support/pg_reset.py); SQLite copies are files, cheap to make and to throw away."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from tests.support.pg_reset import TemplateState
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -49,6 +53,10 @@ def pg_admin_engine() -> sa.Engine:
     return engine
 
 
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
 @dataclass
 class TemplateDatabases:
     """Makes fresh migrated databases for tests: `fresh(backend, dir) -> url`."""
@@ -57,6 +65,9 @@ class TemplateDatabases:
     sqlite_template: Path | None = None
     pg_template: str | None = None
     pg_engine: sa.Engine | None = None
+    pg_state: TemplateState | None = None
+    pg_spare: list[str] = field(default_factory=list)  # reset copies, ready for a test
+    pg_made: set[str] = field(default_factory=set)
 
     def fresh(self, backend: str, directory: Path) -> str:
         if backend == "sqlite":
@@ -74,21 +85,34 @@ class TemplateDatabases:
                 with self.pg_engine.connect() as conn:
                     conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
                 self.pg_template = name
-                migrate(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", self.root / "pg-instance")
+                migrate(_pg_url(name), self.root / "pg-instance")
+                self.pg_state = TemplateState.read(_pg_url(name))
+            if self.pg_spare:
+                return _pg_url(self.pg_spare.pop())
             name = f"dst_t_{WORKER}_{uuid.uuid4().hex[:12]}"
             with self.pg_engine.connect() as conn:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
-            return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+            self.pg_made.add(name)
+            return _pg_url(name)
         raise ValueError(backend)
 
     def drop(self, url: str) -> None:
+        """The test is done with this database: reset it for the next one, or drop it."""
         if url.startswith("postgresql") and self.pg_engine is not None:
             name = url.rsplit("/", 1)[1]
+            if name in self.pg_made and self.pg_state is not None:
+                if self.pg_state.restore(self.pg_engine, name, url):
+                    self.pg_spare.append(name)
+                    return
+                self.pg_made.discard(name)
             with self.pg_engine.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def close(self) -> None:
         if self.pg_engine is not None:
+            with self.pg_engine.connect() as conn:
+                for name in self.pg_made:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             if self.pg_template:
                 with self.pg_engine.connect() as conn:
                     conn.execute(

@@ -11,11 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support import route_builders
 from tests.support.databases import TEST_SECRET, TemplateDatabases
 from tests.support.markers import mark_parts
 from tests.support.world import World
 
 pytest_plugins = ["tests.support.s3fixtures"]
+route_builders.install()  # each route's URL builder compiled once per run, not per app
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,8 +40,10 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
     """make_app(backend="sqlite", **settings) -> a Flask app on a fresh migrated database."""
     from distserver import create_app
+    from distserver.downloads import fastcache
     from distserver.extensions import db
 
+    fastcache.clear()  # facts cached in this process belong to an earlier test's database
     made: list[tuple[Flask, str]] = []
 
     def make(backend: str = "sqlite", **overrides: Any) -> Flask:

@@ -35,7 +35,7 @@ log = logging.getLogger("distserver.jobs")
 
 # Idle in-process threads wake this often (ms) to notice a stop; small so that stopping
 # an app's worker (tests make many apps) is quick.
-INPROCESS_POLL_MS = 100
+INPROCESS_POLL_MS = 25
 
 
 def retry_policy(settings: Mapping[str, Any]) -> tuple[int, int, int]:

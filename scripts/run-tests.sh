@@ -6,9 +6,9 @@ VENV=${VENV:-.venv}
 export PYTHONUNBUFFERED=1
 mkdir -p test-artifacts
 scripts/lint.sh || exit 1  # the gates of `make lint` come first
-# One pytest-xdist worker per core (TEST_WORKERS overrides); each worker makes its own
-# databases, and tests that share a fixed Redis database number run on one worker.
-"$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadgroup "$@"
+# pytest-xdist workers (scripts/test-workers.sh); each worker makes its own databases, and
+# tests that share a fixed Redis database number run on one worker.
+"$VENV/bin/python" -m pytest -n "$(scripts/test-workers.sh)" --dist loadgroup "$@"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 [ "$rc" = 5 ] && { echo "run-tests: no test was collected" >&2; exit 1; }

@@ -47,9 +47,15 @@ SOURCE_PARTS: dict[str, re.Pattern[str]] = {
 }
 
 # Tests that start no extra process but run for a minute or more under load (long loops:
-# every route by every role, thousands of presigned URLs, many hostile inputs): `slow`.
+# every route by every role, many hostile inputs), or take seconds on their own (a wait on
+# the real clock past a link's expiry, fingerprint arrays marked and traced): `slow`.
 SLOW_TESTS = frozenset(
     {
+        "tests/storage/test_contract.py::test_link_is_refused_after_its_lifetime",
+        "tests/fingerprint/test_storage_budget.py::"
+        "test_only_shards_with_marked_tensors_are_copied_and_traced",
+        "tests/fingerprint/test_trace_cli.py::test_trace_names_the_recipient_of_each_suspect",
+        "tests/audit/test_chain.py::test_randomised_tampering_is_caught_and_named",
         "tests/security/test_authorization_matrix.py::test_authorization_matrix",
         "tests/accounts/test_next.py::test_fifty_hostile_next_values_never_leave_the_site",
         "tests/security/test_second_factor_rules.py::"

@@ -21,7 +21,8 @@ test: bootstrap
 # browser, OIDC provider, Hugging Face client or multi-process server), on every core.
 FAST := not postgres and not s3 and not browser and not oidc and not hf and not slow
 test-fast: bootstrap
-	$(PY) -m pytest -m "$(FAST)" -n $$(scripts/test-workers.sh) --dist loadgroup -q $(ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "$(FAST)" -n $$(scripts/test-workers.sh) \
+		--dist loadgroup -q $(ARGS)
 
 # ruff, mypy, import-linter and `distserver db check` (scripts/lint.sh); the test command runs it first.
 lint: bootstrap

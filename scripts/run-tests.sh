@@ -4,6 +4,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PYTHONUNBUFFERED=1
+# Keep bytecode caches even where the environment turns them off: each worker would
+# otherwise redo pytest's assertion rewriting of every test module (2.6 s a worker).
+unset PYTHONDONTWRITEBYTECODE
 mkdir -p test-artifacts
 scripts/lint.sh || exit 1  # the gates of `make lint` come first
 # pytest-xdist workers (scripts/test-workers.sh); each worker makes its own databases, and

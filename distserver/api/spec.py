@@ -11,6 +11,7 @@ every route is declared with skip_validation=True."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -21,7 +22,32 @@ from distserver.api.schemas.common import Error
 
 View = TypeVar("View", bound=Callable[..., Any])
 
-api_spec = SpecTree(
+
+class DeferredSchemas(SpecTree):
+    """A SpecTree that makes each model's JSON schema when the document is first asked
+    for, not when a view is declared. spectree makes them as the decorators run, at
+    import: about a third of the start-up of every process that builds the app (each
+    CLI command, gunicorn worker and test process), for a document few of them serve.
+    The models are added in the order they were declared, so the document is the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[tuple[Any, Any]] = []
+        self._pending_lock = threading.Lock()
+
+    def _add_model(self, model: Any, mode: Any = "validation") -> str:
+        self._pending.append((model, mode))
+        return str(self.naming_strategy(model))
+
+    def _generate_spec(self) -> dict[str, Any]:
+        with self._pending_lock:  # two threads may ask for the first document at once
+            for model, mode in self._pending:
+                SpecTree._add_model(self, model, mode)
+            self._pending.clear()
+            return super()._generate_spec()
+
+
+api_spec = DeferredSchemas(
     "flask",
     mode="strict",
     annotations=False,

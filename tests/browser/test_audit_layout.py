@@ -78,6 +78,13 @@ def first_time(page: Any) -> str:
     return page.inner_text("#events tbody tr >> nth=0 >> td >> nth=0")
 
 
+def follow(page: Any, selector: str) -> None:
+    """Click a link and wait until the page it leads to has loaded: counting rows right
+    after the click could count those of a page still arriving."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
+
+
 def test_the_audit_page_fits_1200_px_and_pages_its_events(
     live_server: LiveServer, page: Any
 ) -> None:
@@ -118,17 +125,17 @@ def test_the_audit_page_fits_1200_px_and_pages_its_events(
     # 50 rows of two or three short lines, not the 6,200 px page of before.
     assert height < 4500, height
     newest = first_time(page)
-    page.click("a[rel=next]")
+    follow(page, "a[rel=next]")
     assert_accessible(page)
     assert page.locator("#events tbody tr").count() == 50
     second = first_time(page)
-    page.click("a[rel=next]")
+    follow(page, "a[rel=next]")
     assert page.locator("#events tbody tr").count() == total - 100
     assert page.locator("a[rel=next]").count() == 0  # the oldest page
-    page.click("a[rel=prev]")
+    follow(page, "a[rel=prev]")
     assert page.locator("#events tbody tr").count() == 50
     assert first_time(page) == second
-    page.click("a[rel=prev]")
+    follow(page, "a[rel=prev]")
     assert first_time(page) == newest
     assert page.locator("#events tbody tr").count() == 50
     assert page.locator("a[rel=prev]").count() == 0

@@ -26,7 +26,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 class DeferredSchemas(SpecTree):
     """A SpecTree that makes each model's JSON schema when the document is first asked
     for, not when a view is declared. spectree makes them as the decorators run, at
-    import: about a third of the start-up of every process that builds the app (each
+    import: about a fifth of the start-up of every process that builds the app (each
     CLI command, gunicorn worker and test process), for a document few of them serve.
     The models are added in the order they were declared, so the document is the same."""
 

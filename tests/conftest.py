@@ -22,6 +22,10 @@ route_builders.install()  # each route's URL builder compiled once per run, not 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_parts(items)  # postgres, s3, browser, oidc, hf, slow: see tests/support/markers.py
+    # Files with a slow test run first (each file's tests still together and in order),
+    # so the workers end on the many short tests instead of one waiting on a long one.
+    slow_files = {i.nodeid.split("::")[0] for i in items if i.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Files generated into the instance folder (development keys): created once, whole,
-by whichever process gets there first."""
+"""Files the server writes for other processes to read (development keys, the mail
+outbox, the publish journal, the public audit key): each appears whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,6 +7,23 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+
+def _temporary_beside(path: Path) -> Path:
+    # Named for this process and thread: two writers never share a temporary file.
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def write_whole(path: Path, content: str | bytes) -> None:
+    """Write `path` so that a reader, in this process or another, finds the old content
+    or the new one and never a part: written beside it under a temporary name, then
+    renamed over it (atomic on one filesystem)."""
+    tmp = _temporary_beside(path)
+    if isinstance(content, str):
+        tmp.write_text(content)
+    else:
+        tmp.write_bytes(content)
+    tmp.replace(path)
 
 
 def create_once(path: Path, make: Callable[[], bytes], mode: int = 0o600) -> bytes:
@@ -19,7 +36,7 @@ def create_once(path: Path, make: Callable[[], bytes], mode: int = 0o600) -> byt
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _temporary_beside(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -26,6 +26,7 @@ from flask import current_app
 
 from distserver.db import utcnow
 from distserver.errors import ConfigError
+from distserver.instance_files import write_whole
 
 MAIL_BACKENDS = ("smtp", "outbox")
 MAIL_KEY_INFO = b"distserver mail jobs v1"
@@ -109,12 +110,9 @@ def deliver(to: str, subject: str, body: str) -> None:
         "body": body,
         "sent_at": utcnow().isoformat(),
     }
-    name = f"{utcnow().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
-    # Written under another name, then renamed (atomic): a reader of *.json, in another
-    # process, never finds a message empty or cut short.
-    partial = folder / f"{name}.tmp"
-    partial.write_text(json.dumps(record, indent=2))
-    partial.replace(folder / f"{name}.json")
+    name = f"{utcnow().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.json"
+    # A reader of *.json, in another process, never finds a message empty or cut short.
+    write_whole(folder / name, json.dumps(record, indent=2))
 
 
 def read_outbox(*, wait_for_jobs: bool = True) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from distserver.audit.checkpoints import (
     public_key_pem,
 )
 from distserver.errors import ConfigError
-from distserver.instance_files import create_once
+from distserver.instance_files import create_once, write_whole
 
 PRIVATE_NAME = "audit-signing-key.pem"
 PUBLIC_NAME = "audit-public-key.pem"
@@ -71,9 +70,7 @@ def _write_public(path: Path, key: Ed25519PrivateKey) -> None:
     try:
         if not path.exists() or path.read_bytes() != pem:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(pem)
-            tmp.replace(path)
+            write_whole(path, pem)
     except OSError:
         pass  # publishing the file is a convenience; the key itself is what matters
 

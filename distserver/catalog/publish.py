@@ -29,6 +29,7 @@ from distserver.catalog.names import check_path
 from distserver.catalog.services import main_revision
 from distserver.errors import BadRequest, Conflict
 from distserver.identity import Principal
+from distserver.instance_files import write_whole
 from distserver.storage.base import Storage, StoredBlob, blob_key
 
 SKIPPED_DIRS = {".git", ".cache", "__pycache__"}
@@ -107,9 +108,7 @@ class Journal:
     def put(self, src: SourceFile, sha256: str) -> None:
         with self.lock:
             self.entries[self.key(src)] = sha256
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries))
-            tmp.replace(self.path)
+            write_whole(self.path, json.dumps(self.entries))
 
 
 def revision_commit(parent: str | None, files: list[tuple[str, str, int]]) -> str:

@@ -18,6 +18,7 @@ from distserver.extensions import db
 from tests.accounts.helpers import PASSWORD
 from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import LiveServer
+from tests.browser.navigation import follow
 from tests.browser.test_staff_journeys import creds, sign_in
 from tests.support.world import World
 
@@ -76,13 +77,6 @@ def measure(page: Any) -> tuple[int, int]:
 
 def first_time(page: Any) -> str:
     return page.inner_text("#events tbody tr >> nth=0 >> td >> nth=0")
-
-
-def follow(page: Any, selector: str) -> None:
-    """Click a link and wait until the page it leads to has loaded: counting rows right
-    after the click could count those of a page still arriving."""
-    with page.expect_navigation(wait_until="load"):
-        page.click(selector)
 
 
 def test_the_audit_page_fits_1200_px_and_pages_its_events(

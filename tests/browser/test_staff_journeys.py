@@ -22,6 +22,7 @@ from distserver.releases import services
 from tests.accounts.helpers import PASSWORD
 from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import LiveServer
+from tests.browser.navigation import follow
 from tests.support.world import Person, World
 
 CONSOLE = "/staff/models/acme/llm/release"
@@ -196,11 +197,9 @@ def test_auditor_filters_downloads_and_exports_them(live_server: LiveServer, pag
     assert {r["actor"] for r in exported} == {"rita@example.org"}
     assert all(r["tag"].startswith("download:") for r in exported)
 
-    page.click("#events tbody tr >> nth=0 >> text=rita@example.org")
-    page.wait_for_url("**/staff/audit/users/**")
+    follow(page, "#events tbody tr >> nth=0 >> text=rita@example.org")
     assert_accessible(page)
     assert "Downloads by rita@example.org" in page.inner_text("h1")
-    page.click("#events tbody tr >> nth=0 >> text=acme/")
-    page.wait_for_url("**/staff/audit/models/**")
+    follow(page, "#events tbody tr >> nth=0 >> text=acme/")
     assert_accessible(page)
     assert "Downloads of acme/" in page.inner_text("h1")

@@ -9,8 +9,8 @@ export PYTHONUNBUFFERED=1
 unset PYTHONDONTWRITEBYTECODE
 mkdir -p test-artifacts
 scripts/lint.sh || exit 1  # the gates of `make lint` come first
-# pytest-xdist workers (scripts/test-workers.sh); each worker makes its own databases, and
-# tests that share a fixed Redis database number run on one worker.
+# pytest-xdist workers (scripts/test-workers.sh), each with its own databases; loadgroup
+# hands tests out one by one in collection order (slow files first: tests/conftest.py).
 "$VENV/bin/python" -m pytest -n "$(scripts/test-workers.sh)" --dist loadgroup "$@"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from tests.support import route_builders
 from tests.support.databases import TEST_SECRET, TemplateDatabases
 from tests.support.markers import mark_parts
+from tests.support.redis_namespace import redis_settings
 from tests.support.world import World
 
 pytest_plugins = ["tests.support.s3fixtures"]
@@ -35,6 +36,13 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateData
     templates.close()
 
 
+@pytest.fixture
+def redis_space() -> Iterator[dict[str, str]]:
+    """Redis settings under a key namespace of this test's own, deleted afterwards."""
+    with redis_settings() as settings:
+        yield settings
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -45,7 +53,7 @@ def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
     """make_app(backend="sqlite", **settings) -> a Flask app on a fresh migrated database."""
     from distserver import create_app
     from distserver.downloads import fastcache
-    from distserver.extensions import db
+    from distserver.extensions import db, limiter
 
     fastcache.clear()  # facts cached in this process belong to an earlier test's database
     made: list[tuple[Flask, str]] = []
@@ -63,6 +71,10 @@ def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
             "TESTING": True,
         }
         settings.update(overrides)
+        # Flask-Limiter's one Limiter keeps the first RATELIMIT_KEY_PREFIX its process
+        # saw (init_app reads it only when unset): production builds one app per
+        # process, a test process many, each with its own Redis namespace.
+        limiter._key_prefix = ""
         app = create_app(settings)
         made.append((app, url))
         return app

@@ -3,17 +3,13 @@ per address, then 429; with REDIS_URL the counters are shared by every instance.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
-
-import pytest
-import redis
 
 from distserver.audit.tags import EventTag
 from tests.accounts.helpers import PASSWORD, sign_in
+from tests.support.redis_namespace import namespace_keys, redis_settings
 from tests.support.world import World
 
-REDIS_URL = "redis://127.0.0.1:6379/13"  # a db number these tests own and flush
 LIMIT = 5
 
 
@@ -57,33 +53,21 @@ def test_successes_do_not_count(make_app: Any) -> None:
             assert sign_in(app.test_client(), "alice@example.org").status_code == 302
 
 
-def _redis() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is required at 127.0.0.1:6379 for the shared-throttle test: {exc}")
-    return client
-
-
 def test_the_throttle_is_shared_across_two_instances_through_redis(make_app: Any) -> None:
     """Instance B is built after A's failures, with its own fresh limiter storage:
     only Redis can carry A's count to it (the memory:// control below shows B
     starting from zero otherwise). Each app has its own database, as a 429 is
     decided before any query."""
-    store = _redis()
-    store.flushdb()
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    settings = {"REDIS_URL": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
-    first = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute", **settings)
-    with first.app_context():
-        assert [_fail(first, "alice@example.org") for _ in range(LIMIT)] == [401] * LIMIT
-    assert store.keys("*"), "no rate-limit counters were written to Redis"
-    second = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute", **settings)
-    with second.app_context():
-        assert _fail(second, "alice@example.org") == 429
-        assert _fail(second, "alice@example.org", "10.3.0.1") == 429  # per account, too
-    store.flushdb()
+    with redis_settings() as settings:
+        first = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute", **settings)
+        with first.app_context():
+            assert [_fail(first, "alice@example.org") for _ in range(LIMIT)] == [401] * LIMIT
+        counters = namespace_keys(settings["RATELIMIT_KEY_PREFIX"])
+        assert counters, "no rate-limit counters were written to Redis"
+        second = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute", **settings)
+        with second.app_context():
+            assert _fail(second, "alice@example.org") == 429
+            assert _fail(second, "alice@example.org", "10.3.0.1") == 429  # per account, too
 
 
 def test_control_without_redis_a_new_instance_starts_from_zero(make_app: Any) -> None:
@@ -94,3 +78,15 @@ def test_control_without_redis_a_new_instance_starts_from_zero(make_app: Any) ->
     second = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute")
     with second.app_context():
         assert _fail(second, "alice@example.org") == 401
+
+
+def test_each_app_counts_under_its_own_key_prefix(make_app: Any) -> None:
+    """Flask-Limiter's one Limiter keeps the first key prefix its process saw; the tests
+    make many apps in one process, each with its own Redis namespace."""
+    with redis_settings() as earlier, redis_settings() as settings:
+        make_app("sqlite", **earlier)
+        app = make_app("sqlite", LOGIN_RATE_LIMIT=f"{LIMIT} per minute", **settings)
+        with app.app_context():
+            assert _fail(app, "alice@example.org") == 401
+        assert namespace_keys(settings["RATELIMIT_KEY_PREFIX"])
+        assert not namespace_keys(earlier["RATELIMIT_KEY_PREFIX"])

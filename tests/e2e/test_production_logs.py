@@ -18,20 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.job_processes import start_jobs
 from tests.support.live_gunicorn import free_port, start_gunicorn
 from tests.support.production import production_env
+from tests.support.redis_namespace import redis_env
 from tests.support.s3fixtures import s3_settings
 
 pytestmark = [pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 PASSWORD = "a long passphrase for the log test"
-REDIS_URL = "redis://127.0.0.1:6379/13"  # a db number this test owns and flushes
 WRONG = "not the passphrase at all"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -131,7 +130,7 @@ def _mailed_reset_token(base: str, outbox: Path) -> str:
 
 @pytest.mark.parametrize("storage", ["local", "s3"])
 def test_no_credential_in_any_line_a_production_run_writes(
-    storage: str, tmp_path: Path, s3_peer: Any
+    storage: str, tmp_path: Path, s3_peer: Any, redis_space: dict[str, str]
 ) -> None:
     port = free_port()  # local-backend links name the server: EXTERNAL_URL holds its port
     keys = production_env(tmp_path / "keys", external_url=f"http://127.0.0.1:{port}")
@@ -148,10 +147,9 @@ def test_no_credential_in_any_line_a_production_run_writes(
             "DISTSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
             # Jobs (mail here) go through Redis to a real `distserver jobs worker`.
-            "DISTSERVER_REDIS_URL": REDIS_URL,
+            **redis_env(redis_space),
         }
     )
-    redis.Redis.from_url(REDIS_URL).flushdb()
     logs = tmp_path / "logs"
     logs.mkdir()
     cli_log = logs / "cli-stderr.log"
@@ -183,7 +181,6 @@ def test_no_credential_in_any_line_a_production_run_writes(
     finally:
         server.stop()
         worker.stop()
-        redis.Redis.from_url(REDIS_URL).flushdb()
 
     families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
     issued = sum(

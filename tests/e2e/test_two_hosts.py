@@ -17,12 +17,10 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 import sqlalchemy as sa
 
@@ -33,13 +31,13 @@ from tests.support.forwarding_proxy import ForwardingProxy
 from tests.support.job_processes import BIN, JobProcess, start_jobs
 from tests.support.live_gunicorn import LiveGunicorn, start_gunicorn
 from tests.support.production import production_env
+from tests.support.redis_namespace import redis_env
 from tests.support.s3fixtures import s3_settings
 from tests.support.world import DEFAULT_FILES, World
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.s3]
 
 SEAL_PERIOD = 2  # seconds
-REDIS_URL = "redis://127.0.0.1:6379/12"  # a db number this test owns and flushes
 PROXY_ADDRESS = "127.0.0.1"  # what both hosts see as the TCP peer
 RESEARCHER, ANNE, BEN = "198.51.100.10", "198.51.100.21", "203.0.113.22"
 A, B = 0, 1
@@ -66,19 +64,8 @@ class Through:
         return answer
 
 
-@pytest.fixture
-def redis_db() -> Iterator[None]:
-    try:
-        store = redis.Redis.from_url(REDIS_URL)
-        store.flushdb()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis is required at 127.0.0.1:6379 and does not answer: {exc}")
-    yield
-    store.flushdb()
-
-
 def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
-    make_app: Any, s3_env: Any, tmp_path: Path, redis_db: None
+    make_app: Any, s3_env: Any, tmp_path: Path, redis_space: dict[str, str]
 ) -> None:
     keys = production_env(tmp_path / "keys")
     s3 = s3_settings(s3_env)
@@ -109,7 +96,7 @@ def test_two_hosts_share_grants_limits_halts_and_real_client_addresses(
         {
             **keys,
             "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
-            "DISTSERVER_REDIS_URL": REDIS_URL,
+            **redis_env(redis_space),
             "DISTSERVER_TRUSTED_PROXY_COUNT": "1",
             "DISTSERVER_ANONYMOUS_RATE_LIMIT": "3 per minute",
             # The schedule: sealing every SEAL_PERIOD seconds, nothing else.

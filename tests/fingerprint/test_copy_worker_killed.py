@@ -21,7 +21,8 @@ from distserver.extensions import db
 from distserver.fingerprint.models import CopyTask, FingerprintCopy
 from distserver.storage import RESERVED_PREFIX
 from tests.fingerprint.shards import big_safetensors, rows_for
-from tests.jobs.support import redis_settings, wait_for, worker_env
+from tests.jobs.support import wait_for, worker_env
+from tests.support.redis_namespace import redis_settings
 from tests.support.world import World, sha256
 
 COMMAND = [sys.executable, "-m", "distserver.cli", "jobs", "worker"]

@@ -29,7 +29,8 @@ from distserver.fingerprint.models import CopyTask, FingerprintCopy
 from distserver.jobs import drain
 from tests.fingerprint.shards import sharded_release
 from tests.hf.live import HubClient, LiveServer
-from tests.jobs.support import redis_settings, wait_for, worker_env
+from tests.jobs.support import wait_for, worker_env
+from tests.support.redis_namespace import redis_settings
 from tests.support.world import World, sha256
 
 CLI = [sys.executable, "-m", "distserver.cli"]

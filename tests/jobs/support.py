@@ -1,52 +1,21 @@
-"""Helpers for the job tests: a private Redis namespace, a Dramatiq worker in threads
-of the test process, and waiting for a condition."""
+"""Helpers for the job tests: a Dramatiq worker in threads of the test process, the
+environment of a worker process, and waiting for a condition. (A private Redis namespace:
+tests/support/redis_namespace.py.)"""
 
 from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import dramatiq
-import pytest
-import redis
 from flask import Flask
 
 from distserver.jobs import job_runtime
 from tests.support.databases import TEST_SECRET
-
-# A database number of its own; every test also uses a fresh key namespace in it.
-REDIS_URL = "redis://127.0.0.1:6379/11"
-
-
-def redis_client() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is required at 127.0.0.1:6379 for the job-queue tests: {exc}")
-    return client
-
-
-@contextmanager
-def redis_settings() -> Iterator[dict[str, Any]]:
-    """Settings for an app whose jobs go through Redis under a fresh namespace; the
-    namespace's keys are deleted afterwards."""
-    client = redis_client()
-    namespace = f"test-jobs-{uuid.uuid4().hex[:12]}"
-    try:
-        yield {
-            "REDIS_URL": REDIS_URL,
-            "JOBS_REDIS_NAMESPACE": namespace,
-            "RATELIMIT_KEY_PREFIX": namespace,
-        }
-    finally:
-        keys = list(client.scan_iter(f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
+from tests.support.redis_namespace import redis_env
 
 
 @contextmanager
@@ -79,7 +48,6 @@ def worker_env(app: Flask, settings: dict[str, Any], **extra: str) -> dict[str, 
         "DISTSERVER_SECRET_KEY": TEST_SECRET,
         "DISTSERVER_DATABASE_URL": app.config["DATABASE_URL"],
         "DISTSERVER_INSTANCE_DIR": app.instance_path,
-        "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
-        "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
+        **redis_env(settings),
         **{f"DISTSERVER_{k}": v for k, v in extra.items()},
     }

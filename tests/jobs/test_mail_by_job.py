@@ -16,8 +16,9 @@ from distserver.errors import ConfigError
 from distserver.jobs import backlog
 from distserver.mail import read_outbox, send_mail
 from tests.accounts.helpers import PASSWORD, csrf
-from tests.jobs.support import redis_settings, running_worker, wait_for
+from tests.jobs.support import running_worker, wait_for
 from tests.support.production import production_env
+from tests.support.redis_namespace import redis_settings
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

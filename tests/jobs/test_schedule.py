@@ -12,8 +12,8 @@ from typing import Any
 
 from distserver.jobs import job_runtime
 from distserver.jobs.schedule import Scheduler, redis_claim
-from tests.jobs.support import redis_client, redis_settings
 from tests.support.databases import TEST_SECRET
+from tests.support.redis_namespace import redis_client, redis_env, redis_settings
 
 ONLY_SEALING = {
     "JOBS_SEAL_PERIOD": 60,
@@ -67,8 +67,7 @@ def test_two_scheduler_processes_enqueue_once(tmp_path: Path) -> None:
             "DISTSERVER_ENV": "testing",
             "DISTSERVER_SECRET_KEY": TEST_SECRET,
             "DISTSERVER_INSTANCE_DIR": str(tmp_path / "instance"),
-            "DISTSERVER_REDIS_URL": settings["REDIS_URL"],
-            "DISTSERVER_JOBS_REDIS_NAMESPACE": settings["JOBS_REDIS_NAMESPACE"],
+            **redis_env(settings),
             # A day-long period: the two processes cannot straddle its boundary unless
             # the test runs across midnight UTC.
             "DISTSERVER_JOBS_SEAL_PERIOD": "86400",

@@ -19,7 +19,8 @@ from distserver.extensions import db
 from distserver.identity import SYSTEM
 from distserver.jobs import backlog, failed, failed_count
 from tests.access.test_orgs_webhooks import Receiver
-from tests.jobs.support import redis_settings, running_worker, wait_for
+from tests.jobs.support import running_worker, wait_for
+from tests.support.redis_namespace import redis_settings
 
 SHORT_BACKOFF = {"JOBS_MIN_BACKOFF_MS": 50, "JOBS_MAX_BACKOFF_MS": 200}
 # The receiver listens on loopback, which webhook deliveries refuse unless allowed.

@@ -17,7 +17,8 @@ from distserver.extensions import db
 from distserver.jobs import backlog, enqueue_after_commit
 from distserver.jobs.tasks import seal_audit_log
 from distserver.mail import read_outbox, send_mail
-from tests.jobs.support import redis_settings, wait_for, worker_env
+from tests.jobs.support import wait_for, worker_env
+from tests.support.redis_namespace import redis_settings
 
 COMMAND = [sys.executable, "-m", "distserver.cli", "jobs", "worker"]
 

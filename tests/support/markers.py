@@ -123,24 +123,8 @@ def parts_needed(item: pytest.Item) -> set[str]:
     return needed
 
 
-# Test modules that own a fixed Redis database number (and flush it) run on one xdist
-# worker, one after the other (`--dist loadgroup`): the number is shared by the machine.
-SHARED_REDIS = re.compile(r"redis://127\.0\.0\.1:6379/\d+|tests\.jobs\.support")
-_module_shares_redis: dict[str, bool] = {}
-
-
-def _shares_redis(item: pytest.Item) -> bool:
-    path = str(item.path)
-    if path not in _module_shares_redis:
-        text = Path(path).read_text(encoding="utf-8") if path.endswith(".py") else ""
-        _module_shares_redis[path] = bool(SHARED_REDIS.search(text))
-    return _module_shares_redis[path]
-
-
 def mark_parts(items: list[pytest.Item]) -> None:
     for item in items:
         present = {mark.name for mark in item.iter_markers()}
         for part in sorted(parts_needed(item) - present):
             item.add_marker(getattr(pytest.mark, part))
-        if _shares_redis(item) and "xdist_group" not in present:
-            item.add_marker(pytest.mark.xdist_group("shared-redis"))

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support import route_builders
+from tests.support import route_builders, template_cache
 from tests.support.databases import TEST_SECRET, TemplateDatabases
 from tests.support.markers import mark_parts
 from tests.support.redis_namespace import redis_settings
@@ -19,6 +19,7 @@ from tests.support.world import World
 
 pytest_plugins = ["tests.support.s3fixtures"]
 route_builders.install()  # each route's URL builder compiled once per run, not per app
+template_cache.install()  # each template compiled once per test process, not per app
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

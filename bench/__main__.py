@@ -1,6 +1,6 @@
 """Run distserver's benchmarks (docs/benchmarks.md).
 
-    python -m bench [links|resolve|all] [--seconds N]
+    python -m bench [links|resolve|all] [--seconds N] [--warmup N]
     python -m bench fingerprint [its own options]
     python -m bench audit-verify [--events N]
     python -m bench statistics [--events N]
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_list())
         return 0
 
+    from bench.links_bench import WARMUP_SECONDS
+
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="distserver's benchmarks; figures are ratios against a baseline run "
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="length of each measured phase (default 10; the closed loop splits it "
         "in two halves per server)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=WARMUP_SECONDS,
+        help=f"seconds of load on each server before measuring (default {WARMUP_SECONDS:g})",
     )
     parser.add_argument("--users", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600:
         parser.error("--seconds must be between 1 and 600")
+    if not 0.5 <= args.warmup <= 60:
+        parser.error("--warmup must be between 0.5 and 60")
 
     from bench.links_bench import BenchError, run
     from bench.stack import stopped
@@ -109,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             users=args.users,
             fast_path=not args.full_path,
             facts_cache=not args.no_facts_cache,
+            warmup=args.warmup,
         )
     except (BenchError, KeyboardInterrupt) as exc:
         return stopped(exc)

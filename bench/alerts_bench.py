@@ -166,15 +166,12 @@ def main() -> None:
     dsn = ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            from flask_migrate import upgrade
-
             from distserver import create_app
-            from distserver.extensions import db
+            from distserver.extensions import db, upgrade_database
 
             url = dsn.replace("postgresql://", "postgresql+psycopg://")
             app = create_app(_settings(url, Path(tmp)))
-            with app.app_context():
-                upgrade()
+            upgrade_database(app)
             seed_s = seed(dsn, n)
             write_s = fast_path_writes(app, args.writes)
             runs = evaluate_runs(app)

@@ -87,15 +87,13 @@ def _settings(url: str, instance: Path) -> dict[str, str]:
 
 
 def migrate(settings: dict[str, str]) -> Any:
-    from flask_migrate import upgrade
-
     from distserver import create_app
     from distserver.audit.keys import signing_key
-    from distserver.extensions import db
+    from distserver.extensions import db, upgrade_database
 
     app = create_app(dict(settings))
+    upgrade_database(app)
     with app.app_context():
-        upgrade()
         db.engine.dispose()
     return signing_key(app.config)
 

@@ -275,13 +275,21 @@ def _specs(name: str, tokens: list[str]) -> RequestSpec:
     )
 
 
-def _bench(name: str, app: Server, base: Server, db_url: str, tokens: list[str], secs: float):
+def _bench(
+    name: str,
+    app: Server,
+    base: Server,
+    db_url: str,
+    tokens: list[str],
+    secs: float,
+    warmup: float,
+) -> Outcome:
     spec = _specs(name, tokens)
     out = Outcome(name, secs)
     before = _count_issued(db_url)
     say(f"{name}: warm-up")
-    out.app_warmup = closed_loop(app.port, spec, WARMUP_SECONDS)
-    closed_loop(base.port, spec, WARMUP_SECONDS)
+    out.app_warmup = closed_loop(app.port, spec, warmup)
+    closed_loop(base.port, spec, warmup)
     half = secs / 2
     for i, server in enumerate((app, base, base, app)):  # ABBA against drift
         say(f"{name}: closed loop {i + 1}/4 on {server.name} ({half:g} s)")
@@ -312,6 +320,7 @@ def run(
     users: int = USERS,
     fast_path: bool = True,
     facts_cache: bool = True,
+    warmup: float = WARMUP_SECONDS,
 ) -> list[Outcome]:
     """Set everything up once, run the named benchmarks, tear everything down.
     `fast_path` False runs the app with DOWNLOAD_FAST_PATH off (the ORM path);
@@ -344,7 +353,7 @@ def run(
         base = start_gunicorn(cleanup, "baseline", "bench.baseline_app:app", base_env, stack.tmp)
 
         for name in names:
-            outcomes.append(_bench(name, app, base, stack.db_url, tokens, seconds))
+            outcomes.append(_bench(name, app, base, stack.db_url, tokens, seconds, warmup))
             if app.process.poll() is not None:
                 raise BenchError(f"the app's gunicorn died:\n{app.log_tail()}")
         say("cleaning up")

@@ -82,10 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
-    from flask_migrate import upgrade
-
     from distserver import create_app
-    from distserver.extensions import db
+    from distserver.extensions import db, upgrade_database
 
     name = f"dst_bench_stats_{uuid.uuid4().hex[:10]}"
     admin = psycopg.connect(ADMIN, autocommit=True)
@@ -102,8 +100,7 @@ def main() -> None:
                     "STORAGE": "local",
                 }
             )
-            with app.app_context():
-                upgrade()
+            upgrade_database(app)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(GENERATE, {"last": args.events - 1, "count": args.events})
                 conn.execute("VACUUM ANALYZE audit_events")

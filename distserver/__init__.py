@@ -9,9 +9,8 @@ from flask import Flask
 
 from distserver.app_runtime import Runtime
 from distserver.config import load_settings
-from distserver.extensions import csrf, db, limiter, login_manager, migrate
+from distserver.extensions import csrf, db, limiter, login_manager
 from distserver.inputs import install as install_strict_inputs
-from distserver.paths import MIGRATIONS_DIR
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -41,7 +40,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["distserver.alert_rules"] = load_rules(tiers_dir)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -125,8 +125,6 @@ def enrol_authenticator(session, user) -> tuple[str, str]:  # type: ignore[no-un
 
 
 def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
     from distserver.access.applications import submit
     from distserver.access.services import accept_agreement, add_grant
     from distserver.accounts.services import create_token, create_user, principal_for
@@ -135,14 +133,14 @@ def seed(app, directory: Path) -> list[DemoUser]:  # type: ignore[no-untyped-def
     from distserver.catalog.services import create_model
     from distserver.catalog.tags import tag_revision
     from distserver.errors import ConfigError
-    from distserver.extensions import db
+    from distserver.extensions import db, upgrade_database
     from distserver.identity import SYSTEM
     from distserver.releases.services import seed_stage, signoff
 
     if app.config.get("ENV") != "development":
         raise ConfigError("The demo seeds printed passwords and runs in development only.")
+    upgrade_database(app)
     with app.app_context():
-        upgrade()
         rt = current_runtime()
         session = db.session
         seeded: list[DemoUser] = []

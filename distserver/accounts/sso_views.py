@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from authlib.integrations.base_client.errors import OAuthError
 from flask import flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
@@ -55,7 +54,9 @@ def sso_login(name: str) -> Response:
 
 @accounts.get("/sso/<name>/callback")
 def sso_callback(name: str) -> Response:
-    oauth_client, provider = sso.client(name)
+    oauth_client, provider = sso.client(name)  # a known provider: Authlib is loaded
+    from authlib.integrations.base_client.errors import OAuthError
+
     target = safe_next(session.pop(NEXT_KEY, None))
     try:
         token = oauth_client.authorize_access_token()

@@ -20,14 +20,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from flask import Flask
 
 from distserver.errors import Unavailable
 
 log = logging.getLogger("distserver")
-_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+# libpq's PGRES_TUPLES_OK (psycopg.pq.ExecStatus.TUPLES_OK). psycopg is imported only
+# once an engine is made: a SQLite process (the demo, the CLI on SQLite) never needs it.
+_TUPLES_OK = 2
 _KEY = "distserver.fastdb"
 _lock = threading.Lock()
 
@@ -119,7 +120,7 @@ class Connection:
                     return cursor.fetchone()
                 finally:
                     cursor.close()
-            except (psycopg.OperationalError, sa.exc.OperationalError) as exc:
+            except (_libpq_error(), sa.exc.OperationalError) as exc:
                 self._drop()
                 if read_only and attempt == 1:
                     continue
@@ -141,6 +142,13 @@ class Connection:
 
 
 @functools.cache
+def _libpq_error() -> type[Exception]:
+    import psycopg
+
+    return psycopg.OperationalError
+
+
+@functools.cache
 def _database(engine: sa.Engine) -> str:
     # Worked out once per engine: hashing a URL object renders it anew every time.
     return engine.url.render_as_string(hide_password=False)
@@ -149,7 +157,7 @@ def _database(engine: sa.Engine) -> str:
 def _closed_by_server(raw: Any) -> bool:
     try:
         socket = raw.driver_connection.pgconn.socket
-    except psycopg.OperationalError:  # libpq knows already
+    except _libpq_error():  # libpq knows already
         return True
     poller = select.poll()
     poller.register(socket, select.POLLIN)

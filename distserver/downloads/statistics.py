@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, func, literal_column, null, select, union_all
-from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
 
 from distserver.audit.models import AuditEvent
@@ -67,6 +66,10 @@ def issued_links(ref: str, since: datetime) -> list[ColumnElement[bool]]:
 def _door(session: Session) -> Any:
     # The door is in the event's canonical JSON `data` (downloads.records.issue_data).
     if session.get_bind().dialect.name == "postgresql":
+        # Imported here, as the engine imports its dialect: PostgreSQL's is a twentieth
+        # of a second of a SQLite process's start-up.
+        from sqlalchemy.dialects.postgresql import JSON
+
         door = cast(AuditEvent.data, JSON)["door"].astext
     else:
         door = func.json_extract(AuditEvent.data, "$.door")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from distserver import create_app
-from distserver.extensions import db
+from distserver.extensions import db, upgrade_database
 from tests.support.databases import PG_ADMIN_URL, TEST_SECRET, pg_admin_engine
 from tests.support.production import production_env
 
@@ -102,8 +101,8 @@ def test_an_unmigrated_database_says_run_db_upgrade(
 def test_a_database_behind_this_version_names_both_revisions(tmp_path: Path, empty_pg: str) -> None:
     app = create_app({"ENV": "testing", "DATABASE_URL": empty_pg, "SECRET_KEY": TEST_SECRET,
                       "INSTANCE_DIR": str(tmp_path / "i")})  # fmt: skip
+    upgrade_database(app, revision="0003")
     with app.app_context():
-        upgrade(revision="0003")
         db.engine.dispose()
     line = _one_line_error(_cli(_cli_env(tmp_path, empty_pg), "users", "create", "a@lab.org"))
     assert "revision 0003" in line, line

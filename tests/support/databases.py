@@ -22,10 +22,8 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def migrate(url: str, instance: Path) -> None:
-    from flask_migrate import upgrade
-
     from distserver import create_app
-    from distserver.extensions import db
+    from distserver.extensions import db, upgrade_database
 
     app = create_app(
         {
@@ -35,8 +33,8 @@ def migrate(url: str, instance: Path) -> None:
             "SECRET_KEY": TEST_SECRET,
         }
     )
+    upgrade_database(app)
     with app.app_context():
-        upgrade()
         db.engine.dispose()
 
 

@@ -39,10 +39,10 @@ def _hub(
     server = LiveServer(app)
     home = tmp_path / "hf-home"
     home.mkdir()
+    client = HubClient(server.url, home)
     try:
         with app.app_context():
-            yield Hub(
-                app, server, World(app, tmp_path / "sources"), HubClient(server.url, home), storage
-            )
+            yield Hub(app, server, World(app, tmp_path / "sources"), client, storage)
     finally:
+        client.close()
         server.stop()

@@ -1,9 +1,18 @@
-"""Runs the real huggingface_hub client once, in its own process, and prints one JSON
-line: what it fetched (path -> sha256) or the error class and message it raised.
+"""Runs the real huggingface_hub client, one call per process, and prints one JSON
+line per call: what it fetched (path -> sha256) or the error class and message it
+raised.
 
 huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_DISABLE_XET when it is
-imported, so every run gets a fresh interpreter with the environment set by
-tests/hf/live.py.
+imported, so each call runs in a process that imported it with the environment set
+by tests/hf/live.py and did nothing else:
+
+    hub_client.py '{"call": ...}'    one call, in this fresh interpreter;
+    hub_client.py --serve            imports huggingface_hub once, then forks a child
+                                     per JSON line on stdin, which makes the call, and
+                                     prints the child's line (or {"crashed": status}).
+
+Forking after the import gives every call the state of a fresh interpreter that has
+just imported the client, without paying for the import (a fifth of a second) again.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -40,10 +50,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def main() -> None:
-    args = json.loads(sys.argv[1])
+def call(args: dict[str, Any]) -> dict[str, Any]:
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
+    out: dict[str, Any]
     try:
         if args["call"] == "snapshot":
             root = Path(
@@ -101,8 +111,35 @@ def main() -> None:
             # the server's 503 under a LocalEntryNotFoundError.
             "cause": str(exc.__cause__) if exc.__cause__ is not None else None,
         }
-    print(json.dumps(out))
+    return out
+
+
+def serve() -> None:
+    import huggingface_hub  # noqa: F401  (imported once, before any fork)
+
+    for line in sys.stdin:
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(reader)
+            status = 1
+            try:
+                with os.fdopen(writer, "w") as answer:
+                    answer.write(json.dumps(call(json.loads(line))))
+                status = 0
+            finally:
+                sys.stderr.flush()
+                os._exit(status)  # no exit handlers: they are the server's
+        os.close(writer)
+        with os.fdopen(reader) as answer:
+            written = answer.read()
+        _, status = os.waitpid(child, 0)
+        code = os.waitstatus_to_exitcode(status)
+        print(written if code == 0 and written else json.dumps({"crashed": code}), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--serve":
+        serve()
+    else:
+        print(json.dumps(call(json.loads(sys.argv[1]))))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +55,13 @@ class LiveServer:
 
 @dataclass
 class HubClient:
-    """Runs huggingface_hub in a fresh process per call, with HF_ENDPOINT set to the
-    live server, Xet disabled and a temporary HF_HOME."""
+    """Runs huggingface_hub with HF_ENDPOINT set to the live server, Xet disabled and a
+    temporary HF_HOME: each call in a process of its own, forked from one that has
+    imported the client with that environment (tests/hf/hub_client.py --serve)."""
 
     endpoint: str
     home: Path
+    _server: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
 
     def env(self) -> dict[str, str]:
         if not HF_BIN.exists():
@@ -78,22 +82,44 @@ class HubClient:
         )
         return env
 
+    @property
+    def log(self) -> Path:
+        """What the client processes wrote on stderr."""
+        return self.home.parent / f"{self.home.name}-client.log"
+
+    def _serving(self) -> subprocess.Popen[str]:
+        if self._server is None:
+            with self.log.open("a") as log:
+                self._server = subprocess.Popen(
+                    [sys.executable, str(CLIENT), "--serve"],
+                    env=self.env(),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    cwd=ROOT,
+                )
+            weakref.finalize(self, _stop, self._server)
+        return self._server
+
     def run(self, call: str, repo: str, **kw: Any) -> dict[str, Any]:
-        args = json.dumps({"call": call, "repo": repo, **kw})
-        done = subprocess.run(
-            [sys.executable, str(CLIENT), args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
+        server = self._serving()
+        assert server.stdin is not None
+        assert server.stdout is not None
+        server.stdin.write(json.dumps({"call": call, "repo": repo, **kw}) + "\n")
+        server.stdin.flush()
+        ready, _, _ = select.select([server.stdout], [], [], 120)
+        line = server.stdout.readline() if ready else ""
+        answer = json.loads(line) if line else {"crashed": server.poll()}
+        assert "crashed" not in answer, (
+            f"huggingface_hub client crashed ({answer}):\n{self.log.read_text()[-3000:]}"
         )
-        lines = done.stdout.strip().splitlines()
-        assert done.returncode == 0, (
-            f"huggingface_hub client crashed:\n{done.stdout}\n{done.stderr}"
-        )
-        assert lines, f"huggingface_hub client crashed:\n{done.stdout}\n{done.stderr}"
-        return json.loads(lines[-1])
+        return answer
+
+    def close(self) -> None:
+        if self._server is not None:
+            _stop(self._server)
+            self._server = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`hf ARGS...` as a researcher types it."""
@@ -105,6 +131,18 @@ class HubClient:
             timeout=120,
             cwd=self.home,
         )
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    if server.stdin is not None:
+        server.stdin.close()  # the serving process ends at the end of its input
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if server.stdout is not None:
+        server.stdout.close()
 
 
 @dataclass

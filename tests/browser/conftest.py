@@ -105,7 +105,9 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:60] or "root"
         target = SCREENSHOTS / f"{test}-{count[0]:02d}-{slug}.png"
         try:
-            pw_page.screenshot(path=str(target), timeout=15_000, animations="disabled")
+            # Short: a page the journey has already left can hold a screenshot until
+            # its timeout (15 s each, a tenth of the browser tests' time).
+            pw_page.screenshot(path=str(target), timeout=5_000, animations="disabled")
         except PlaywrightError as exc:
             # A record, not a check: say so and go on rather than fail the journey.
             print(f"\nno screenshot {target.name}: {exc.message.splitlines()[0]}")

@@ -1,4 +1,5 @@
-"""Extensions, created unbound here and attached to an app in create_app()."""
+"""Extensions, created unbound here and attached to an app in create_app(); Flask-Migrate
+only by init_migrations(), for what migrates."""
 
 from __future__ import annotations
 

@@ -42,6 +42,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
+    # The one Limiter of the process reads RATELIMIT_KEY_PREFIX only while it has none:
+    # cleared, so that each app built here counts under its own prefix.
+    limiter._key_prefix = ""
     limiter.init_app(app)
     install_fast_doors(app)  # before ProxyFix (in init_observability) wraps it
     init_observability(app)  # proxies, request ids, metrics, JSON logs: before the routes

@@ -54,7 +54,7 @@ def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
     """make_app(backend="sqlite", **settings) -> a Flask app on a fresh migrated database."""
     from distserver import create_app
     from distserver.downloads import fastcache
-    from distserver.extensions import db, limiter
+    from distserver.extensions import db
 
     fastcache.clear()  # facts cached in this process belong to an earlier test's database
     made: list[tuple[Flask, str]] = []
@@ -72,10 +72,6 @@ def make_app(databases: TemplateDatabases, tmp_path: Path) -> Iterator[Any]:
             "TESTING": True,
         }
         settings.update(overrides)
-        # Flask-Limiter's one Limiter keeps the first RATELIMIT_KEY_PREFIX its process
-        # saw (init_app reads it only when unset): production builds one app per
-        # process, a test process many, each with its own Redis namespace.
-        limiter._key_prefix = ""
         app = create_app(settings)
         made.append((app, url))
         return app

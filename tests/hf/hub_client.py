@@ -1,18 +1,12 @@
-"""Runs the real huggingface_hub client, one call per process, and prints one JSON
-line per call: what it fetched (path -> sha256) or the error class and message it
-raised.
+"""Runs the real huggingface_hub client, one call per process: imports it once, then
+forks a child per JSON line on stdin, which makes the call, and prints one JSON line per
+call: what it fetched (path -> sha256), the error class and message it raised, or
+{"crashed": status} when the child died.
 
 huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_DISABLE_XET when it is
 imported, so each call runs in a process that imported it with the environment set
-by tests/hf/live.py and did nothing else:
-
-    hub_client.py '{"call": ...}'    one call, in this fresh interpreter;
-    hub_client.py --serve            imports huggingface_hub once, then forks a child
-                                     per JSON line on stdin, which makes the call, and
-                                     prints the child's line (or {"crashed": status}).
-
-Forking after the import gives every call the state of a fresh interpreter that has
-just imported the client, without paying for the import (a fifth of a second) again.
+by tests/hf/live.py and did nothing else: the state of a fresh interpreter, without
+paying for the import (a fifth of a second) again.
 """
 
 from __future__ import annotations
@@ -139,7 +133,4 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--serve":
-        serve()
-    else:
-        print(json.dumps(call(json.loads(sys.argv[1]))))
+    serve()

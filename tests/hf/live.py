@@ -57,11 +57,12 @@ class LiveServer:
 class HubClient:
     """Runs huggingface_hub with HF_ENDPOINT set to the live server, Xet disabled and a
     temporary HF_HOME: each call in a process of its own, forked from one that has
-    imported the client with that environment (tests/hf/hub_client.py --serve)."""
+    imported the client with that environment (tests/hf/hub_client.py)."""
 
     endpoint: str
     home: Path
     _server: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
+    _stop_server: weakref.finalize[Any, Any] | None = field(default=None, init=False, repr=False)
 
     def env(self) -> dict[str, str]:
         if not HF_BIN.exists():
@@ -91,7 +92,7 @@ class HubClient:
         if self._server is None:
             with self.log.open("a") as log:
                 self._server = subprocess.Popen(
-                    [sys.executable, str(CLIENT), "--serve"],
+                    [sys.executable, str(CLIENT)],
                     env=self.env(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -99,7 +100,8 @@ class HubClient:
                     text=True,
                     cwd=ROOT,
                 )
-            weakref.finalize(self, _stop, self._server)
+            # Stopped by close(), or else once this client is garbage.
+            self._stop_server = weakref.finalize(self, _stop, self._server)
         return self._server
 
     def run(self, call: str, repo: str, **kw: Any) -> dict[str, Any]:
@@ -117,9 +119,9 @@ class HubClient:
         return answer
 
     def close(self) -> None:
-        if self._server is not None:
-            _stop(self._server)
-            self._server = None
+        if self._stop_server is not None:
+            self._stop_server()  # a finalizer runs once
+        self._server = self._stop_server = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`hf ARGS...` as a researcher types it."""
